@@ -1,0 +1,335 @@
+//! The check catalogue: one place that says, for every check, what it flags, why it matters,
+//! how to fix it and which benchmark controls it maps to.
+//!
+//! Prowler keeps this as metadata next to each check; we keep it as data in one table so
+//! that the report, the alert and the README all speak from the same text, and so that a
+//! new check cannot be added without its rationale and remediation (the match is exhaustive).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. Ordered from least to most severe so `max()` gives the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which part of the inventory a check reads; a check whose data could not be read is
+/// `unknown`, never `pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSource {
+    CredentialReport,
+    Authorization,
+    VirtualMfaDevices,
+    AccountSummary,
+    PasswordPolicy,
+}
+
+/// Whether a check is about the account as a whole or about one user (and maybe one key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    RootMfaDisabled,
+    RootAccessKeyPresent,
+    ConsoleUserWithoutMfa,
+    UserWithoutMfa,
+    AccessKeyNotRotated,
+    AccessKeyUnused,
+    ConsolePasswordUnused,
+    TwoActiveAccessKeys,
+    AccessKeyCreatedAtSetup,
+    InactiveAccessKeyLingering,
+    UserHasDirectPolicies,
+    UserInNoGroup,
+    VirtualMfaUnassigned,
+    PasswordPolicyWeak,
+}
+
+/// Everything the report and the alerts say about a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckMeta {
+    pub id: CheckId,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub scope: Scope,
+    pub rationale: &'static str,
+    pub remediation: &'static str,
+    /// CIS AWS Foundations Benchmark items (v3.0 numbering).
+    pub cis: &'static [&'static str],
+    /// AWS Security Hub / Config controls.
+    pub security_hub: &'static [&'static str],
+    pub reads: &'static [DataSource],
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 14] = [
+        CheckId::RootMfaDisabled,
+        CheckId::RootAccessKeyPresent,
+        CheckId::ConsoleUserWithoutMfa,
+        CheckId::UserWithoutMfa,
+        CheckId::AccessKeyNotRotated,
+        CheckId::AccessKeyUnused,
+        CheckId::ConsolePasswordUnused,
+        CheckId::TwoActiveAccessKeys,
+        CheckId::AccessKeyCreatedAtSetup,
+        CheckId::InactiveAccessKeyLingering,
+        CheckId::UserHasDirectPolicies,
+        CheckId::UserInNoGroup,
+        CheckId::VirtualMfaUnassigned,
+        CheckId::PasswordPolicyWeak,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::RootMfaDisabled => "root_mfa_disabled",
+            CheckId::RootAccessKeyPresent => "root_access_key_present",
+            CheckId::ConsoleUserWithoutMfa => "console_user_without_mfa",
+            CheckId::UserWithoutMfa => "user_without_mfa",
+            CheckId::AccessKeyNotRotated => "access_key_not_rotated",
+            CheckId::AccessKeyUnused => "access_key_unused",
+            CheckId::ConsolePasswordUnused => "console_password_unused",
+            CheckId::TwoActiveAccessKeys => "two_active_access_keys",
+            CheckId::AccessKeyCreatedAtSetup => "access_key_created_at_setup",
+            CheckId::InactiveAccessKeyLingering => "inactive_access_key_lingering",
+            CheckId::UserHasDirectPolicies => "user_has_direct_policies",
+            CheckId::UserInNoGroup => "user_in_no_group",
+            CheckId::VirtualMfaUnassigned => "virtual_mfa_unassigned",
+            CheckId::PasswordPolicyWeak => "password_policy_weak",
+        }
+    }
+
+    pub fn meta(self) -> CheckMeta {
+        use DataSource::*;
+        let (title, severity, scope, rationale, remediation, cis, security_hub, reads): (
+            &'static str,
+            Severity,
+            Scope,
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [DataSource],
+        ) = match self {
+            CheckId::RootMfaDisabled => (
+                "Root user has no MFA",
+                Severity::Critical,
+                Scope::Account,
+                "The root user can do anything in the account, including close it; a password alone is one phishing email away.",
+                "Sign in as root and assign a hardware or virtual MFA device (IAM > Security credentials > Assign MFA).",
+                &["1.5"],
+                &["IAM.9"],
+                &[AccountSummary],
+            ),
+            CheckId::RootAccessKeyPresent => (
+                "Root user has access keys",
+                Severity::Critical,
+                Scope::Account,
+                "Root access keys cannot be limited by any policy; a leaked one is a full account compromise.",
+                "Delete the root user's access keys; use IAM roles or users with scoped policies instead.",
+                &["1.4"],
+                &["IAM.4"],
+                &[AccountSummary],
+            ),
+            CheckId::ConsoleUserWithoutMfa => (
+                "Console user without MFA",
+                Severity::High,
+                Scope::User,
+                "A console password without MFA lets anyone with the password act as the user.",
+                "Have the user enrol an MFA device; members of the MFA-enforcing group can do it themselves.",
+                &["1.10"],
+                &["IAM.5", "IAM.19"],
+                &[CredentialReport],
+            ),
+            CheckId::UserWithoutMfa => (
+                "API user without MFA",
+                Severity::Medium,
+                Scope::User,
+                "An access-key user without MFA cannot be held to MFA-conditioned policies; a leaked key is enough. Users without any active credential are not reported.",
+                "Enrol an MFA device for the user and require aws:MultiFactorAuthPresent for sensitive actions, or replace the user by a role.",
+                &[],
+                &["IAM.19"],
+                &[CredentialReport],
+            ),
+            CheckId::AccessKeyNotRotated => (
+                "Access key not rotated",
+                Severity::Medium,
+                Scope::User,
+                "The longer a key lives, the more places it has been copied to and the longer a leak stays useful.",
+                "Create a new key, move the workload to it, deactivate then delete the old one (keywarden can do this in enforce mode).",
+                &["1.14"],
+                &["IAM.3"],
+                &[CredentialReport],
+            ),
+            CheckId::AccessKeyUnused => (
+                "Access key unused",
+                Severity::Medium,
+                Scope::User,
+                "An active key nobody uses is pure risk; a key never used is judged by its age, with a grace period for new keys.",
+                "Deactivate the key, and delete it if nothing breaks.",
+                &["1.12"],
+                &["IAM.22"],
+                &[CredentialReport],
+            ),
+            CheckId::ConsolePasswordUnused => (
+                "Console password unused",
+                Severity::Medium,
+                Scope::User,
+                "A password nobody uses can still be guessed or phished; never-used passwords are judged by their age.",
+                "Delete the user's login profile (console password).",
+                &["1.12"],
+                &["IAM.8", "IAM.22"],
+                &[CredentialReport],
+            ),
+            CheckId::TwoActiveAccessKeys => (
+                "Two active access keys",
+                Severity::Medium,
+                Scope::User,
+                "Two live keys double the exposure and usually mean an unfinished rotation.",
+                "Finish the rotation: move the workload to the newer key and deactivate the older one.",
+                &["1.13"],
+                &[],
+                &[CredentialReport],
+            ),
+            CheckId::AccessKeyCreatedAtSetup => (
+                "Access key created at user setup",
+                Severity::Low,
+                Scope::User,
+                "Keys created together with a console user and never used are credentials nobody asked for.",
+                "Delete the key; let the user create one when they need it.",
+                &["1.11"],
+                &[],
+                &[CredentialReport],
+            ),
+            CheckId::InactiveAccessKeyLingering => (
+                "Inactive access key lingering",
+                Severity::Low,
+                Scope::User,
+                "An inactive key can be re-activated by anyone with iam:UpdateAccessKey; it should be deleted once it is clear nothing needs it.",
+                "Delete the inactive key.",
+                &[],
+                &[],
+                &[CredentialReport],
+            ),
+            CheckId::UserHasDirectPolicies => (
+                "User has direct policies",
+                Severity::Low,
+                Scope::User,
+                "Permissions attached to users instead of groups or roles drift and escape review.",
+                "Move the user's inline and attached policies to a group and add the user to it.",
+                &["1.15"],
+                &["IAM.2"],
+                &[Authorization],
+            ),
+            CheckId::UserInNoGroup => (
+                "User in no group",
+                Severity::Medium,
+                Scope::User,
+                "A user outside every group is outside the MFA-enforcing group and every group-based control.",
+                "Add the user to the groups its role requires, at least the MFA-enforcing self-service group.",
+                &[],
+                &["iam-user-group-membership-check"],
+                &[Authorization],
+            ),
+            CheckId::VirtualMfaUnassigned => (
+                "Virtual MFA device unassigned",
+                Severity::Low,
+                Scope::Account,
+                "A created but unassigned virtual MFA device blocks its user from enrolling again under the same name.",
+                "Delete the unassigned virtual MFA device (iam delete-virtual-mfa-device).",
+                &[],
+                &[],
+                &[VirtualMfaDevices],
+            ),
+            CheckId::PasswordPolicyWeak => (
+                "Password policy weak or missing",
+                Severity::Medium,
+                Scope::Account,
+                "Without a strong policy users may choose short or reused passwords.",
+                "Set an account password policy: minimum length 14, prevent reuse of 24, require all character classes.",
+                &["1.8", "1.9"],
+                &["IAM.7", "IAM.15", "IAM.16"],
+                &[PasswordPolicy],
+            ),
+        };
+        CheckMeta { id: self, title, severity, scope, rationale, remediation, cis, security_hub, reads }
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CheckId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CheckId::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| format!("unknown check id `{s}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_text_and_serde() {
+        for id in CheckId::ALL {
+            assert_eq!(id.as_str().parse::<CheckId>(), Ok(id));
+            let json = serde_json::to_string(&id).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", id.as_str()));
+            assert_eq!(id.meta().id, id);
+        }
+    }
+
+    #[test]
+    fn every_check_has_rationale_remediation_and_data() {
+        for id in CheckId::ALL {
+            let m = id.meta();
+            assert!(!m.title.is_empty() && !m.rationale.is_empty() && !m.remediation.is_empty(), "{id}");
+            assert!(!m.reads.is_empty(), "{id} reads nothing");
+        }
+    }
+
+    #[test]
+    fn severities_order_worst_last() {
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+        assert_eq!(CheckId::RootMfaDisabled.meta().severity, Severity::Critical);
+        assert_eq!(CheckId::ConsoleUserWithoutMfa.meta().severity, Severity::High);
+    }
+}

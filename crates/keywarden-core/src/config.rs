@@ -1,0 +1,362 @@
+//! Configuration, read from environment variables once at cold start and validated there.
+//!
+//! Parsing takes a lookup function instead of reading `std::env` so that it stays pure and
+//! every rule is unit-tested. A bad value is an error naming the variable: a function that
+//! audits with a typo'd threshold is worse than one that refuses to start.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid configuration: {variable}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// What the function may do to credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationMode {
+    /// Audit only; no rotation is planned.
+    Off,
+    /// Plan and report rotations, change nothing. The default: nobody's keys change until a
+    /// human has read what keywarden would do.
+    #[default]
+    DryRun,
+    /// Carry out the plan.
+    Enforce,
+}
+
+impl RotationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationMode::Off => "off",
+            RotationMode::DryRun => "dry-run",
+            RotationMode::Enforce => "enforce",
+        }
+    }
+}
+
+impl fmt::Display for RotationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RotationMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(RotationMode::Off),
+            "dry-run" => Ok(RotationMode::DryRun),
+            "enforce" => Ok(RotationMode::Enforce),
+            _ => Err("expected one of off, dry-run, enforce".into()),
+        }
+    }
+}
+
+/// What CIS and Security Hub require of the account password policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PasswordRequirements {
+    pub min_length: u32,
+    pub reuse_prevention: u32,
+    /// Require upper, lower, digit and symbol (Security Hub IAM.7).
+    pub require_all_classes: bool,
+}
+
+/// The thresholds the checks judge by. Nothing in a check is hard-coded but these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditPolicy {
+    /// An active key older than this is `access_key_not_rotated`.
+    pub max_key_age_days: u32,
+    /// Credentials not used for this long are unused; never-used ones older than this too.
+    pub unused_days: u32,
+    /// An inactive key older than this (and not used for as long) should have been deleted.
+    pub inactive_key_max_days: u32,
+    /// A key created within this many minutes of its console user counts as created at setup.
+    pub setup_window_minutes: u32,
+    pub password: PasswordRequirements,
+    /// Members of these groups are exempt from every check (shown as exempted, not hidden).
+    pub exempt_groups: BTreeSet<String>,
+}
+
+impl Default for AuditPolicy {
+    fn default() -> Self {
+        Self {
+            max_key_age_days: 90,
+            unused_days: 45,
+            inactive_key_max_days: 30,
+            setup_window_minutes: 60,
+            password: PasswordRequirements {
+                min_length: 14,
+                reuse_prevention: 24,
+                require_all_classes: true,
+            },
+            exempt_groups: BTreeSet::new(),
+        }
+    }
+}
+
+/// The whole function configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub audit: AuditPolicy,
+    pub rotation_mode: RotationMode,
+    /// The security team's SNS topic; needed only when a run notifies.
+    pub topic_arn: Option<String>,
+    /// Whether scheduled runs publish to the topic.
+    pub notify_scheduled: bool,
+    /// Largest report returned as the invocation response (Lambda allows 6 MB).
+    pub report_max_bytes: usize,
+    /// How long to wait for IAM to generate the credential report.
+    pub credential_report_max_wait_secs: u64,
+}
+
+/// Every variable the function reads, with its default and meaning: the README table is
+/// generated from the same words.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("ROTATION_MODE", "dry-run", "`off`, `dry-run` or `enforce`: what scheduled runs may do to keys"),
+    ("MAX_KEY_AGE_DAYS", "90", "an active key older than this is `access_key_not_rotated`"),
+    ("UNUSED_DAYS", "45", "credentials unused (or never used and older) than this are unused"),
+    ("INACTIVE_KEY_MAX_DAYS", "30", "an inactive key older than this is `inactive_access_key_lingering`"),
+    ("KEY_SETUP_WINDOW_MINUTES", "60", "a key made this soon after its console user counts as made at setup"),
+    ("PASSWORD_MIN_LENGTH", "14", "minimum password length the account policy must require"),
+    ("PASSWORD_REUSE_PREVENTION", "24", "password reuse prevention the account policy must require"),
+    ("PASSWORD_REQUIRE_ALL_CLASSES", "true", "the policy must require upper, lower, digit and symbol"),
+    ("EXEMPT_GROUPS", "(none)", "comma-separated groups whose members are exempt from all checks"),
+    ("TOPIC_ARN", "(none)", "SNS topic for alerts; needed only when a run notifies"),
+    ("NOTIFY_SCHEDULED", "true", "whether scheduled runs publish to `TOPIC_ARN`"),
+    (
+        "REPORT_MAX_BYTES",
+        "5000000",
+        "largest response; past it the report keeps the summary and the worst findings",
+    ),
+    (
+        "CREDENTIAL_REPORT_MAX_WAIT_SECONDS",
+        "120",
+        "how long to wait for IAM to generate the credential report",
+    ),
+];
+
+impl Config {
+    /// Reads the configuration through `lookup` (normally `std::env::var(..).ok()`).
+    /// Unset and empty variables take their default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let defaults = AuditPolicy::default();
+
+        let days = |name: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
+            number(name, get(name), default, 1, max)
+        };
+        let max_key_age_days = days("MAX_KEY_AGE_DAYS", defaults.max_key_age_days, 3650)?;
+        let unused_days = days("UNUSED_DAYS", defaults.unused_days, 3650)?;
+        let inactive_key_max_days = days("INACTIVE_KEY_MAX_DAYS", defaults.inactive_key_max_days, 3650)?;
+        let setup_window_minutes = number(
+            "KEY_SETUP_WINDOW_MINUTES",
+            get("KEY_SETUP_WINDOW_MINUTES"),
+            defaults.setup_window_minutes,
+            1,
+            1440,
+        )?;
+        let min_length =
+            number("PASSWORD_MIN_LENGTH", get("PASSWORD_MIN_LENGTH"), defaults.password.min_length, 6, 128)?;
+        let reuse_prevention = number(
+            "PASSWORD_REUSE_PREVENTION",
+            get("PASSWORD_REUSE_PREVENTION"),
+            defaults.password.reuse_prevention,
+            1,
+            24,
+        )?;
+        let require_all_classes =
+            boolean("PASSWORD_REQUIRE_ALL_CLASSES", get("PASSWORD_REQUIRE_ALL_CLASSES"), true)?;
+
+        let exempt_groups = match get("EXEMPT_GROUPS") {
+            None => BTreeSet::new(),
+            Some(raw) => {
+                let mut groups = BTreeSet::new();
+                for name in raw.split(',').map(str::trim) {
+                    if !is_iam_name(name) {
+                        return Err(ConfigError {
+                            variable: "EXEMPT_GROUPS",
+                            value: raw.clone(),
+                            reason: format!("`{name}` is not a valid IAM group name"),
+                        });
+                    }
+                    groups.insert(name.to_string());
+                }
+                groups
+            }
+        };
+
+        let rotation_mode = match get("ROTATION_MODE") {
+            None => RotationMode::default(),
+            Some(v) => {
+                v.parse().map_err(|reason| ConfigError { variable: "ROTATION_MODE", value: v, reason })?
+            }
+        };
+
+        let topic_arn = match get("TOPIC_ARN") {
+            None => None,
+            Some(v) => {
+                let parts: Vec<&str> = v.split(':').collect();
+                if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+                    return Err(ConfigError {
+                        variable: "TOPIC_ARN",
+                        value: v,
+                        reason: "expected an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
+                            .into(),
+                    });
+                }
+                Some(v)
+            }
+        };
+        let notify_scheduled = boolean("NOTIFY_SCHEDULED", get("NOTIFY_SCHEDULED"), true)?;
+        let report_max_bytes =
+            number("REPORT_MAX_BYTES", get("REPORT_MAX_BYTES"), 5_000_000u64, 10_000, 6_000_000)? as usize;
+        let credential_report_max_wait_secs = number(
+            "CREDENTIAL_REPORT_MAX_WAIT_SECONDS",
+            get("CREDENTIAL_REPORT_MAX_WAIT_SECONDS"),
+            120u64,
+            1,
+            600,
+        )?;
+
+        Ok(Config {
+            audit: AuditPolicy {
+                max_key_age_days,
+                unused_days,
+                inactive_key_max_days,
+                setup_window_minutes,
+                password: PasswordRequirements { min_length, reuse_prevention, require_all_classes },
+                exempt_groups,
+            },
+            rotation_mode,
+            topic_arn,
+            notify_scheduled,
+            report_max_bytes,
+            credential_report_max_wait_secs,
+        })
+    }
+}
+
+fn number<T>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = value else { return Ok(default) };
+    let parsed: T = raw.parse().map_err(|_| ConfigError {
+        variable,
+        value: raw.clone(),
+        reason: "expected a whole number".into(),
+    })?;
+    if parsed < min || parsed > max {
+        return Err(ConfigError { variable, value: raw, reason: format!("must be between {min} and {max}") });
+    }
+    Ok(parsed)
+}
+
+fn boolean(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ConfigError {
+            variable,
+            value: other.to_string(),
+            reason: "expected `true` or `false`".into(),
+        }),
+    }
+}
+
+/// IAM user and group names: 1–128 of letters, digits and `+=,.@_-`.
+pub fn is_iam_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_safe_defaults() {
+        let c = parse(&[]).expect("defaults are valid");
+        assert_eq!(c.rotation_mode, RotationMode::DryRun);
+        assert_eq!(c.audit, AuditPolicy::default());
+        assert_eq!(c.topic_arn, None);
+        assert!(c.notify_scheduled);
+        assert_eq!(c.report_max_bytes, 5_000_000);
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = parse(&[
+            ("ROTATION_MODE", "enforce"),
+            ("MAX_KEY_AGE_DAYS", "30"),
+            ("UNUSED_DAYS", " 10 "),
+            ("EXEMPT_GROUPS", "BreakGlass, Robots"),
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:security"),
+            ("NOTIFY_SCHEDULED", "false"),
+        ])
+        .expect("valid");
+        assert_eq!(c.rotation_mode, RotationMode::Enforce);
+        assert_eq!(c.audit.max_key_age_days, 30);
+        assert_eq!(c.audit.unused_days, 10);
+        assert_eq!(c.audit.exempt_groups, ["BreakGlass", "Robots"].iter().map(|s| s.to_string()).collect());
+        assert_eq!(c.topic_arn.as_deref(), Some("arn:aws:sns:us-east-1:123456789012:security"));
+        assert!(!c.notify_scheduled);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("MAX_KEY_AGE_DAYS", "ninety"),
+            ("MAX_KEY_AGE_DAYS", "0"),
+            ("UNUSED_DAYS", "-1"),
+            ("ROTATION_MODE", "yolo"),
+            ("TOPIC_ARN", "security-topic"),
+            ("TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+            ("NOTIFY_SCHEDULED", "yes"),
+            ("EXEMPT_GROUPS", "ok,bad group"),
+            ("REPORT_MAX_BYTES", "7000000"),
+            ("PASSWORD_REUSE_PREVENTION", "25"),
+        ] {
+            let err = parse(&[(var, value)]).expect_err(var);
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_variable_read_is_documented() {
+        let documented: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).collect();
+        let seen = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_lookup(|k| {
+            seen.borrow_mut().push(k.to_string());
+            None
+        });
+        for name in seen.borrow().iter() {
+            assert!(documented.contains(&name.as_str()), "{name} is read but not documented");
+        }
+        assert_eq!(seen.borrow().len(), documented.len());
+    }
+}

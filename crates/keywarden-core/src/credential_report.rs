@@ -1,0 +1,295 @@
+//! The IAM credential report: one CSV that describes every user's credentials.
+//!
+//! It is the cheapest honest source for an audit (one call for the whole account), but its
+//! cells are not all dates: `N/A` (never happened), `no_information` (AWS did not track it,
+//! e.g. before 2014 or a password never used) and `not_supported` (root has no password
+//! rotation) each mean something different to a check, so they stay distinct here.
+//! A report whose header lacks a column we read, or whose cell is neither a date nor one of
+//! those markers, is rejected whole: a half-understood report must not pass any check.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+/// The user name AWS gives the root account's row.
+pub const ROOT_ACCOUNT_ROW: &str = "<root_account>";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CredentialReportError {
+    #[error("credential report is not valid UTF-8 CSV: {0}")]
+    Csv(String),
+    #[error("credential report has no column `{0}`")]
+    MissingColumn(&'static str),
+    #[error("credential report line {line}, column `{column}`: cannot read {value:?}")]
+    BadCell { line: usize, column: &'static str, value: String },
+}
+
+/// A time cell of the credential report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "at")]
+pub enum ReportTime {
+    At(DateTime<Utc>),
+    /// `N/A`: the event never happened (a key never used, no key in the slot).
+    NotApplicable,
+    /// `no_information`: AWS has no record (e.g. a password never used since tracking began).
+    NoInformation,
+    /// `not_supported`: the field does not apply to this principal.
+    NotSupported,
+}
+
+impl ReportTime {
+    pub fn at(self) -> Option<DateTime<Utc>> {
+        match self {
+            ReportTime::At(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// One access-key slot (`access_key_1_*` or `access_key_2_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySlot {
+    /// 1 or 2, as AWS numbers them.
+    pub slot: u8,
+    pub active: bool,
+    /// For an existing key this is its creation time.
+    pub last_rotated: ReportTime,
+    pub last_used: ReportTime,
+}
+
+impl KeySlot {
+    /// A slot holds a key when AWS reports a creation time for it.
+    pub fn exists(&self) -> bool {
+        matches!(self.last_rotated, ReportTime::At(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub user: String,
+    pub arn: String,
+    pub user_creation_time: ReportTime,
+    /// `None` for root, whose password state the report marks `not_supported`.
+    pub password_enabled: Option<bool>,
+    pub password_last_used: ReportTime,
+    pub password_last_changed: ReportTime,
+    pub mfa_active: bool,
+    pub keys: [KeySlot; 2],
+}
+
+impl CredentialRow {
+    pub fn is_root(&self) -> bool {
+        self.user == ROOT_ACCOUNT_ROW
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password_enabled == Some(true)
+    }
+
+    pub fn active_keys(&self) -> impl Iterator<Item = &KeySlot> {
+        self.keys.iter().filter(|k| k.active && k.exists())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// When AWS generated the report: the data may be up to four hours older than the run.
+    pub generated_at: DateTime<Utc>,
+    pub root: Option<CredentialRow>,
+    pub users: Vec<CredentialRow>,
+}
+
+const COLUMNS: [&str; 15] = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    // Read only to make sure the report is the shape we think it is.
+    "access_key_1_last_used_service",
+    "access_key_2_last_used_service",
+];
+
+impl CredentialReport {
+    /// Parses the report's CSV bytes (already base64-decoded by the SDK).
+    pub fn parse(csv_bytes: &[u8], generated_at: DateTime<Utc>) -> Result<Self, CredentialReportError> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv_bytes);
+        let headers = reader.headers().map_err(|e| CredentialReportError::Csv(e.to_string()))?.clone();
+        let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
+        let mut col = HashMap::new();
+        for name in COLUMNS {
+            let i = *index.get(name).ok_or(CredentialReportError::MissingColumn(name))?;
+            col.insert(name, i);
+        }
+
+        let mut root = None;
+        let mut users = Vec::new();
+        for (n, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| CredentialReportError::Csv(e.to_string()))?;
+            // Line 1 is the header.
+            let line = n + 2;
+            let cell = |name: &'static str| -> &str { record.get(col[name]).unwrap_or("").trim() };
+            let time = |name: &'static str| parse_time(cell(name), line, name);
+            let flag = |name: &'static str| parse_bool(cell(name), line, name);
+            let user = cell("user").to_string();
+            if user.is_empty() {
+                return Err(CredentialReportError::BadCell { line, column: "user", value: String::new() });
+            }
+            let password_enabled = match cell("password_enabled") {
+                "not_supported" => None,
+                v => Some(parse_bool(v, line, "password_enabled")?),
+            };
+            let row = CredentialRow {
+                arn: cell("arn").to_string(),
+                user_creation_time: time("user_creation_time")?,
+                password_enabled,
+                password_last_used: time("password_last_used")?,
+                password_last_changed: time("password_last_changed")?,
+                mfa_active: flag("mfa_active")?,
+                keys: [
+                    KeySlot {
+                        slot: 1,
+                        active: flag("access_key_1_active")?,
+                        last_rotated: time("access_key_1_last_rotated")?,
+                        last_used: time("access_key_1_last_used_date")?,
+                    },
+                    KeySlot {
+                        slot: 2,
+                        active: flag("access_key_2_active")?,
+                        last_rotated: time("access_key_2_last_rotated")?,
+                        last_used: time("access_key_2_last_used_date")?,
+                    },
+                ],
+                user,
+            };
+            if row.is_root() {
+                root = Some(row);
+            } else {
+                users.push(row);
+            }
+        }
+        Ok(Self { generated_at, root, users })
+    }
+
+    /// The account id, read from the root row's ARN (`arn:aws:iam::123456789012:root`).
+    pub fn account_id(&self) -> Option<&str> {
+        let arn = &self.root.as_ref()?.arn;
+        arn.split(':').nth(4).filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+    }
+}
+
+fn parse_bool(value: &str, line: usize, column: &'static str) -> Result<bool, CredentialReportError> {
+    match value {
+        "true" | "TRUE" | "True" => Ok(true),
+        "false" | "FALSE" | "False" => Ok(false),
+        other => Err(CredentialReportError::BadCell { line, column, value: other.to_string() }),
+    }
+}
+
+fn parse_time(value: &str, line: usize, column: &'static str) -> Result<ReportTime, CredentialReportError> {
+    match value {
+        "N/A" => Ok(ReportTime::NotApplicable),
+        "no_information" => Ok(ReportTime::NoInformation),
+        "not_supported" => Ok(ReportTime::NotSupported),
+        other => DateTime::parse_from_rfc3339(other)
+            .map(|t| ReportTime::At(t.with_timezone(&Utc)))
+            .map_err(|_| CredentialReportError::BadCell { line, column, value: other.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+    fn generated() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("fixed date")
+    }
+
+    #[test]
+    fn parses_root_and_users_with_every_marker() {
+        let csv = format!(
+            "{HEADER}\n\
+<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,2025-12-01T10:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+alice,arn:aws:iam::123456789012:user/alice,2025-01-01T00:00:00+00:00,true,no_information,2025-01-01T00:00:00+00:00,N/A,false,true,2025-02-01T00:00:00+00:00,N/A,N/A,N/A,false,2025-03-01T00:00:00+00:00,2025-04-01T12:00:00+00:00,us-east-1,iam,false,N/A,false,N/A\n"
+        );
+        let report = CredentialReport::parse(csv.as_bytes(), generated()).expect("valid report");
+        assert_eq!(report.account_id(), Some("123456789012"));
+        let root = report.root.as_ref().expect("root row");
+        assert_eq!(root.password_enabled, None);
+        assert!(root.mfa_active);
+        assert_eq!(report.users.len(), 1);
+        let alice = &report.users[0];
+        assert!(alice.has_password());
+        assert_eq!(alice.password_last_used, ReportTime::NoInformation);
+        assert!(alice.keys[0].active && alice.keys[0].exists());
+        assert_eq!(alice.keys[0].last_used, ReportTime::NotApplicable);
+        assert!(!alice.keys[1].active && alice.keys[1].exists());
+        assert!(matches!(alice.keys[1].last_used, ReportTime::At(_)));
+        assert_eq!(alice.active_keys().count(), 1);
+    }
+
+    #[test]
+    fn missing_column_is_an_error() {
+        let csv = "user,arn\nalice,arn:aws:iam::123456789012:user/alice\n";
+        assert_eq!(
+            CredentialReport::parse(csv.as_bytes(), generated()),
+            Err(CredentialReportError::MissingColumn("user_creation_time"))
+        );
+    }
+
+    #[test]
+    fn garbage_cell_is_an_error_naming_line_and_column() {
+        let csv = format!(
+            "{HEADER}\nalice,arn:aws:iam::1:user/alice,yesterday,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        let err = CredentialReport::parse(csv.as_bytes(), generated()).expect_err("bad date");
+        assert_eq!(
+            err,
+            CredentialReportError::BadCell {
+                line: 2,
+                column: "user_creation_time",
+                value: "yesterday".into()
+            }
+        );
+        assert!(err.to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn bad_boolean_is_an_error() {
+        let csv = format!(
+            "{HEADER}\nalice,arn:aws:iam::1:user/alice,2025-01-01T00:00:00+00:00,maybe,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        assert!(matches!(
+            CredentialReport::parse(csv.as_bytes(), generated()),
+            Err(CredentialReportError::BadCell { column: "password_enabled", .. })
+        ));
+    }
+
+    #[test]
+    fn binary_garbage_is_an_error() {
+        assert!(CredentialReport::parse(&[0xff, 0xfe, b'\n', 0x00], generated()).is_err());
+    }
+
+    #[test]
+    fn empty_account_has_no_users_but_parses() {
+        let report =
+            CredentialReport::parse(format!("{HEADER}\n").as_bytes(), generated()).expect("header only");
+        assert!(report.users.is_empty());
+        assert!(report.root.is_none());
+        assert_eq!(report.account_id(), None);
+    }
+}

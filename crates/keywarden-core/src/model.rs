@@ -1,0 +1,144 @@
+//! The account as keywarden saw it: what each IAM read returned, or why it could not be read.
+//!
+//! Every section of [`Inventory`] is a [`Collected`] value rather than a bare list, because the
+//! worst bug an auditor can have is a failed read that looks like an empty account: no users
+//! read means "unknown", never "no findings".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::credential_report::CredentialReport;
+
+/// The result of one IAM read. `Err` carries what went wrong, so the checks that needed the
+/// data report `unknown` and the report lists the error.
+pub type Collected<T> = Result<T, ReadFailure>;
+
+/// Why a piece of the inventory could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFailure {
+    /// The API operation that failed, as `service:Operation` (e.g. `iam:GetCredentialReport`).
+    pub operation: String,
+    /// The AWS error code (`AccessDenied`, `Throttling`, …) when the service sent one; `None`
+    /// for transport failures such as a refused connection.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ReadFailure {
+    pub fn new(operation: impl Into<String>, code: Option<String>, message: impl Into<String>) -> Self {
+        Self { operation: operation.into(), code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed ({code}): {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+/// Everything the checks read, gathered once per run.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The 12-digit account id, or the read failure that kept us from learning it.
+    pub account_id: Collected<String>,
+    pub credential_report: Collected<CredentialReport>,
+    pub authorization: Collected<Authorization>,
+    pub virtual_mfa_devices: Collected<Vec<VirtualMfaDevice>>,
+    pub account_summary: Collected<AccountSummary>,
+    /// `Ok(None)` means the account has no password policy at all (IAM's `NoSuchEntity`),
+    /// which is itself a finding, not an error.
+    pub password_policy: Collected<Option<PasswordPolicy>>,
+}
+
+/// Users, groups and their attachments from `GetAccountAuthorizationDetails`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    pub users: BTreeMap<String, UserDetail>,
+    pub groups: BTreeMap<String, GroupDetail>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserDetail {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub groups: BTreeSet<String>,
+    /// Names of inline policies embedded in the user.
+    pub inline_policies: Vec<String>,
+    /// ARNs of managed policies attached directly to the user.
+    pub attached_policies: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupDetail {
+    pub name: String,
+    pub arn: String,
+    pub inline_policies: Vec<String>,
+    pub attached_policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualMfaDevice {
+    pub serial_number: String,
+    /// The user the device is assigned to; `None` for a created but unassigned device.
+    pub user: Option<String>,
+    pub enable_date: Option<DateTime<Utc>>,
+}
+
+/// The two account-level flags of `GetAccountSummary` that concern the root user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub root_mfa_enabled: bool,
+    pub root_access_keys_present: bool,
+}
+
+/// The fields of `GetAccountPasswordPolicy` that CIS and Security Hub judge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub minimum_length: u32,
+    pub require_symbols: bool,
+    pub require_numbers: bool,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    /// `None`: reuse is not restricted.
+    pub reuse_prevention: Option<u32>,
+    /// `None`: passwords never expire.
+    pub max_age_days: Option<u32>,
+}
+
+/// One access key as `ListAccessKeys` returns it: the credential report has no key ids, so
+/// this is how a per-slot finding learns which key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyMeta {
+    pub access_key_id: String,
+    pub active: bool,
+    pub created: DateTime<Utc>,
+}
+
+/// Live facts read after evaluation for only the users that have a finding that needs them:
+/// cheap (O(users with findings)) and fresher than a credential report that may be hours old.
+#[derive(Debug, Clone, Default)]
+pub struct LiveDetails {
+    pub access_keys: BTreeMap<String, Collected<Vec<AccessKeyMeta>>>,
+    /// Whether the user still has a console password (`GetLoginProfile`).
+    pub login_profiles: BTreeMap<String, Collected<bool>>,
+}
+
+/// Which users a live read is wanted for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveRequest {
+    pub access_keys_for: BTreeSet<String>,
+    pub login_profile_for: BTreeSet<String>,
+}
+
+impl LiveRequest {
+    pub fn is_empty(&self) -> bool {
+        self.access_keys_for.is_empty() && self.login_profile_for.is_empty()
+    }
+}

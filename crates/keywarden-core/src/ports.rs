@@ -1,0 +1,41 @@
+//! The ports: what the core needs from the outside world, as small traits.
+//!
+//! The Lambda handler is generic over these, so unit tests hand it in-memory fakes and the
+//! production binary hands it the AWS adapters. They use `impl Future` rather than an async
+//! runtime type so the core stays free of tokio and of the AWS SDK.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::model::{Inventory, LiveDetails, LiveRequest};
+use crate::report::Report;
+
+/// Reads an account's IAM state.
+pub trait Directory {
+    /// Reads the whole inventory. It does not fail as a whole: each section carries its own
+    /// read failure, so one denied call costs only the checks that needed it.
+    fn collect(&self) -> impl Future<Output = Inventory> + Send;
+
+    /// Reads fresh per-user facts for the users that have findings.
+    fn live_details(&self, request: &LiveRequest) -> impl Future<Output = LiveDetails> + Send;
+
+    /// API calls made so far, keyed `service:Operation`.
+    fn api_calls(&self) -> BTreeMap<String, u64>;
+}
+
+/// Why a notification was not delivered.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("notification failed{}: {message}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct NotifyError {
+    /// The AWS error code, when the service returned one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// Sends a run's outcome to the security team.
+pub trait Notifier {
+    /// Publishes the report's summary; returns the message id.
+    fn publish(&self, report: &Report) -> impl Future<Output = Result<String, NotifyError>> + Send;
+}

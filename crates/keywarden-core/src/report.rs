@@ -1,0 +1,181 @@
+//! The run report: what the invocation returns, what alerts summarise and what is archived.
+//!
+//! It is plain data with a versioned schema. Consumers (SIEM rules, the digest, tests) read
+//! fields by name, so fields are only ever added; a rename is a `SCHEMA_VERSION` bump.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{CheckId, Severity};
+use crate::checks::{CheckStatus, Evaluation};
+use crate::config::RotationMode;
+use crate::model::ReadFailure;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One thing wrong with one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub check: CheckId,
+    pub severity: Severity,
+    /// The IAM user, for user-level checks.
+    pub user: Option<String>,
+    /// The user's ARN, an MFA device serial, or `account`.
+    pub resource: String,
+    /// Known after the live `ListAccessKeys`; the credential report alone has no key ids.
+    pub access_key_id: Option<String>,
+    /// 1 or 2, the credential report's slot, for findings about one key.
+    pub key_slot: Option<u8>,
+    pub key_created: Option<DateTime<Utc>>,
+    pub message: String,
+    /// Exempted findings are reported, never dropped, and not counted as open.
+    pub exempted: bool,
+    pub exemption: Option<String>,
+}
+
+/// What the run did, in the order a reader asks: which run, about what, how bad.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub run_id: String,
+    /// `unknown` when the account id itself could not be read.
+    pub account_id: String,
+    pub action: String,
+    pub mode: RotationMode,
+    pub generated_at: DateTime<Utc>,
+    /// When AWS generated the credential report the findings are based on (up to 4 hours
+    /// older than `generated_at`); `None` when it could not be read.
+    pub data_as_of: Option<DateTime<Utc>>,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+    /// Findings left out to keep the response under the size cap (the worst are kept).
+    pub findings_omitted: usize,
+    pub errors: Vec<ReadFailure>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// `pass`, `fail`, `unknown` or `skipped`.
+    pub status: String,
+    pub findings: usize,
+    pub exempted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub users_scanned: usize,
+    /// Open (not exempted) findings.
+    pub findings: usize,
+    pub exempted: usize,
+    pub by_severity: BTreeMap<Severity, usize>,
+    pub by_check: BTreeMap<CheckId, usize>,
+    pub checks: BTreeMap<CheckId, CheckSummary>,
+    /// The worst severity among open findings.
+    pub worst: Option<Severity>,
+    pub api_calls: BTreeMap<String, u64>,
+    pub api_calls_total: u64,
+}
+
+/// The facts about a run that are not findings.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub account_id: String,
+    pub action: String,
+    pub mode: RotationMode,
+    pub generated_at: DateTime<Utc>,
+    pub data_as_of: Option<DateTime<Utc>>,
+}
+
+impl Report {
+    pub fn build(
+        run: RunInfo,
+        evaluation: Evaluation,
+        errors: Vec<ReadFailure>,
+        api_calls: BTreeMap<String, u64>,
+    ) -> Self {
+        let open = evaluation.findings.iter().filter(|f| !f.exempted);
+        let mut by_severity: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut by_check: BTreeMap<CheckId, usize> = BTreeMap::new();
+        for f in open.clone() {
+            *by_severity.entry(f.severity).or_default() += 1;
+            *by_check.entry(f.check).or_default() += 1;
+        }
+        let checks = evaluation
+            .statuses
+            .iter()
+            .map(|(check, status)| {
+                let findings = by_check.get(check).copied().unwrap_or(0);
+                let exempted = evaluation.findings.iter().filter(|f| f.exempted && f.check == *check).count();
+                let (status, reason) = match status {
+                    CheckStatus::Evaluated if findings > 0 => ("fail", None),
+                    CheckStatus::Evaluated => ("pass", None),
+                    CheckStatus::Unknown(r) => ("unknown", Some(r.clone())),
+                    CheckStatus::Skipped(r) => ("skipped", Some(r.clone())),
+                };
+                (*check, CheckSummary { status: status.into(), findings, exempted, reason })
+            })
+            .collect();
+        let summary = Summary {
+            users_scanned: evaluation.users_scanned,
+            findings: open.clone().count(),
+            exempted: evaluation.findings.iter().filter(|f| f.exempted).count(),
+            by_severity,
+            by_check,
+            checks,
+            worst: open.map(|f| f.severity).max(),
+            api_calls_total: api_calls.values().sum(),
+            api_calls,
+        };
+        Report {
+            schema_version: SCHEMA_VERSION,
+            run_id: run.run_id,
+            account_id: run.account_id,
+            action: run.action,
+            mode: run.mode,
+            generated_at: run.generated_at,
+            data_as_of: run.data_as_of,
+            summary,
+            findings: evaluation.findings,
+            findings_omitted: 0,
+            errors,
+            warnings: evaluation.warnings,
+        }
+    }
+
+    /// Checks whose status is `unknown`: the run could not tell whether they pass.
+    pub fn unknown_checks(&self) -> Vec<CheckId> {
+        self.summary.checks.iter().filter(|(_, c)| c.status == "unknown").map(|(id, _)| *id).collect()
+    }
+
+    /// Serialises the report within `max_bytes`, dropping the least severe findings first
+    /// (they are sorted worst first) and saying how many were left out.
+    pub fn to_json_capped(&mut self, max_bytes: usize) -> serde_json::Result<String> {
+        let full = serde_json::to_string(self)?;
+        if full.len() <= max_bytes {
+            return Ok(full);
+        }
+        let all = std::mem::take(&mut self.findings);
+        let total = all.len();
+        // Binary search for the largest prefix of findings that fits.
+        let (mut lo, mut hi) = (0usize, total);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            self.findings = all[..mid].to_vec();
+            self.findings_omitted = total - mid;
+            if serde_json::to_string(self)?.len() <= max_bytes {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        self.findings = all[..lo].to_vec();
+        self.findings_omitted = total - lo;
+        serde_json::to_string(self)
+    }
+}
