@@ -79,6 +79,18 @@ pub enum CheckId {
     PasswordPolicyWeak,
 }
 
+/// The fields of [`CheckMeta`] after its id, in order: one row of the catalogue table.
+type MetaRow = (
+    &'static str,
+    Severity,
+    Scope,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [DataSource],
+);
+
 /// Everything the report and the alerts say about a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckMeta {
@@ -134,16 +146,7 @@ impl CheckId {
 
     pub fn meta(self) -> CheckMeta {
         use DataSource::*;
-        let (title, severity, scope, rationale, remediation, cis, security_hub, reads): (
-            &'static str,
-            Severity,
-            Scope,
-            &'static str,
-            &'static str,
-            &'static [&'static str],
-            &'static [&'static str],
-            &'static [DataSource],
-        ) = match self {
+        let (title, severity, scope, rationale, remediation, cis, security_hub, reads): MetaRow = match self {
             CheckId::RootMfaDisabled => (
                 "Root user has no MFA",
                 Severity::Critical,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{CheckId, Severity};
-use crate::checks::{CheckStatus, Evaluation};
+use crate::checks::{sort_findings, CheckStatus, Evaluation};
 use crate::config::RotationMode;
 use crate::model::ReadFailure;
 
@@ -93,12 +93,15 @@ pub struct RunInfo {
 }
 
 impl Report {
+    /// Findings come out worst first whatever order they were handed over in: the digest and
+    /// the size cap of [`Report::to_json_capped`] both rely on it.
     pub fn build(
         run: RunInfo,
-        evaluation: Evaluation,
+        mut evaluation: Evaluation,
         errors: Vec<ReadFailure>,
         api_calls: BTreeMap<String, u64>,
     ) -> Self {
+        sort_findings(&mut evaluation.findings);
         let open = evaluation.findings.iter().filter(|f| !f.exempted);
         let mut by_severity: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
         let mut by_check: BTreeMap<CheckId, usize> = BTreeMap::new();

@@ -1,1 +1,214 @@
+//! keywarden's SNS notifier: tells the security team what a run found.
+//!
+//! For now it publishes one plain-text summary per run (counts by severity, the worst
+//! findings, errors). It never includes anything secret: the report it renders carries key
+//! ids, never secret keys. SNS limits are respected here rather than trusted to the caller:
+//! a subject of at most 100 characters without newlines, a body under 256 KB.
 
+use std::fmt::Write as _;
+
+use aws_sdk_sns::error::ProvideErrorMetadata;
+use aws_sdk_sns::types::MessageAttributeValue;
+use keywarden_core::ports::{Notifier, NotifyError};
+use keywarden_core::{Report, Severity};
+
+/// SNS rejects subjects longer than this.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS rejects messages larger than 256 KiB; keep a margin for attributes and encoding.
+pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
+/// How many findings the plain summary lists before it only counts.
+const LISTED_FINDINGS: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        Self { client, topic_arn: topic_arn.into() }
+    }
+}
+
+/// `keywarden 123456789012: 1 critical, 3 high, 2 medium` — at most 100 characters, one line.
+pub fn subject(report: &Report) -> String {
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .filter_map(|s| report.summary.by_severity.get(s).filter(|n| **n > 0).map(|n| format!("{n} {s}")))
+        .collect();
+    let mut text = format!(
+        "keywarden {}: {}",
+        report.account_id,
+        if counts.is_empty() { "no open findings".to_string() } else { counts.join(", ") }
+    );
+    if !report.errors.is_empty() {
+        let _ = write!(text, ", {} read errors", report.errors.len());
+    }
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    one_line.chars().take(MAX_SUBJECT_CHARS).collect()
+}
+
+/// A plain-text summary a human reads in an inbox.
+pub fn plain_summary(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "keywarden run {} on account {}", report.run_id, report.account_id);
+    let _ = writeln!(
+        out,
+        "Data as of: {}",
+        report.data_as_of.map_or("unknown (credential report not read)".to_string(), |t| t.to_rfc3339())
+    );
+    let _ = writeln!(out, "Users scanned: {}", report.summary.users_scanned);
+    let _ =
+        writeln!(out, "Open findings: {} ({} exempted)", report.summary.findings, report.summary.exempted);
+    for s in Severity::ALL {
+        let _ =
+            writeln!(out, "  {:<9}{}", s.as_str(), report.summary.by_severity.get(&s).copied().unwrap_or(0));
+    }
+    let open: Vec<_> = report.findings.iter().filter(|f| !f.exempted).collect();
+    if !open.is_empty() {
+        let _ = writeln!(out, "\nWorst findings:");
+        for f in open.iter().take(LISTED_FINDINGS) {
+            let _ = writeln!(out, "  [{}] {}: {}", f.severity, f.check, f.message);
+        }
+        if open.len() > LISTED_FINDINGS {
+            let _ = writeln!(out, "  … and {} more in the full report", open.len() - LISTED_FINDINGS);
+        }
+    }
+    let unknown = report.unknown_checks();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = unknown.iter().map(|c| c.as_str()).collect();
+        let _ = writeln!(out, "\nChecks that could not run (status unknown): {}", names.join(", "));
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "\nErrors:");
+        for e in &report.errors {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
+    truncate_bytes(out, MAX_MESSAGE_BYTES)
+}
+
+fn truncate_bytes(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    const NOTE: &str = "\n… truncated; see the full report\n";
+    let mut cut = max - NOTE.len();
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(NOTE);
+    text
+}
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, NotifyError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| NotifyError { code: None, message: e.to_string() })
+}
+
+impl Notifier for SnsNotifier {
+    async fn publish(&self, report: &Report) -> Result<String, NotifyError> {
+        let worst = report.summary.worst.map_or("none", |s| s.as_str());
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject(report))
+            .message(plain_summary(report))
+            .message_attributes("severity", attribute(worst)?)
+            .message_attributes("event_type", attribute("digest")?)
+            .message_attributes("account", attribute(&report.account_id)?)
+            .send()
+            .await
+            .map_err(|e| NotifyError {
+                code: e.code().map(str::to_string),
+                message: aws_sdk_sns::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
+    use aws_smithy_mocks::{mock, mock_client};
+    use chrono::{TimeZone, Utc};
+    use keywarden_core::checks::Evaluation;
+    use keywarden_core::report::RunInfo;
+    use keywarden_core::RotationMode;
+
+    fn report(account: &str) -> Report {
+        let run = RunInfo {
+            run_id: "run-1".into(),
+            account_id: account.into(),
+            action: "audit".into(),
+            mode: RotationMode::DryRun,
+            generated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date"),
+            data_as_of: None,
+        };
+        Report::build(run, Evaluation::default(), vec![], Default::default())
+    }
+
+    #[test]
+    fn subject_is_one_short_line() {
+        let r = report(&format!("12345\n{}", "9".repeat(200)));
+        let s = subject(&r);
+        assert!(s.chars().count() <= MAX_SUBJECT_CHARS);
+        assert!(!s.contains('\n'));
+        assert!(subject(&report("123456789012")).ends_with("no open findings"));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let text = "é".repeat(MAX_MESSAGE_BYTES);
+        let cut = truncate_bytes(text, MAX_MESSAGE_BYTES);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES);
+        assert!(cut.ends_with("see the full report\n"));
+    }
+
+    #[tokio::test]
+    async fn publishes_to_the_topic_with_attributes() {
+        let rule = mock!(aws_sdk_sns::Client::publish)
+            .match_requests(|req| {
+                req.topic_arn() == Some("arn:aws:sns:us-east-1:123456789012:sec")
+                    && req
+                        .message_attributes()
+                        .and_then(|a| a.get("event_type"))
+                        .and_then(|v| v.string_value())
+                        == Some("digest")
+                    && req.subject().is_some_and(|s| s.starts_with("keywarden 123456789012"))
+            })
+            .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        let client = mock_client!(aws_sdk_sns, [&rule]);
+        let n = SnsNotifier::new(client, "arn:aws:sns:us-east-1:123456789012:sec");
+        assert_eq!(n.publish(&report("123456789012")).await, Ok("m-1".to_string()));
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_publish_failure_keeps_the_aws_code() {
+        let rule = mock!(aws_sdk_sns::Client::publish).then_error(|| {
+            PublishError::AuthorizationErrorException(
+                aws_sdk_sns::types::error::AuthorizationErrorException::builder()
+                    .message("denied")
+                    .meta(
+                        aws_sdk_sns::error::ErrorMetadata::builder()
+                            .code("AuthorizationError")
+                            .message("denied")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sns, [&rule]);
+        let n = SnsNotifier::new(client, "arn:aws:sns:us-east-1:123456789012:sec");
+        let err = n.publish(&report("123456789012")).await.expect_err("denied");
+        assert_eq!(err.code.as_deref(), Some("AuthorizationError"));
+    }
+}

@@ -1,0 +1,34 @@
+//! The errors an invocation can end with, mapped to Lambda diagnostics.
+//!
+//! Read failures are not here: they are part of the report (with `unknown` checks), because
+//! a partial audit is still worth returning. These are the cases where nothing should run.
+
+use keywarden_core::ConfigError;
+use lambda_runtime::Diagnostic;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    /// The event is malformed or asks for something impossible; retrying will not help.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The function's environment is invalid; every invocation fails until it is fixed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("unknown user(s): {}; nothing was done", .0.join(", "))]
+    UnknownUsers(Vec<String>),
+    #[error("could not serialise the report: {0}")]
+    Internal(String),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::BadRequest(_) => "BadRequest",
+            HandlerError::Config(_) => "ConfigError",
+            HandlerError::UnknownUsers(_) => "UnknownUser",
+            HandlerError::Internal(_) => "InternalError",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
