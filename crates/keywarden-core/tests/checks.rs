@@ -1,0 +1,1427 @@
+//! The checks, through the crate's public API.
+//!
+//! Every test starts from an account where every check passes ([`inventory`] over
+//! [`console_user`] / [`api_user`] rows) and breaks one thing, so asserting the exact set of
+//! checks that fired also proves that no other check misfires. Time is the fixed [`now`];
+//! nothing here reads the clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use keywarden_core::catalogue::{DataSource, Scope};
+use keywarden_core::checks::{
+    apply_live, evaluate, live_request, CheckStatus, Evaluation, UserScope, EXEMPT_TAG,
+};
+use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime, ROOT_ACCOUNT_ROW};
+use keywarden_core::model::{
+    AccessKeyMeta, AccountSummary, Authorization, GroupDetail, LiveDetails, PasswordPolicy, UserDetail,
+    VirtualMfaDevice,
+};
+use keywarden_core::{AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure};
+
+const ACCOUNT: &str = "123456789012";
+const MFA_GROUP: &str = "SelfEdit";
+const SECOND: Duration = Duration::seconds(1);
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------------
+
+/// The fixed instant every test runs at.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("2026-03-01T12:00:00Z is a valid instant")
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    now() - Duration::days(days)
+}
+
+fn at(t: DateTime<Utc>) -> ReportTime {
+    ReportTime::At(t)
+}
+
+fn arn(user: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:user/{user}")
+}
+
+fn empty_slot(slot: u8) -> KeySlot {
+    KeySlot {
+        slot,
+        active: false,
+        last_rotated: ReportTime::NotApplicable,
+        last_used: ReportTime::NotApplicable,
+    }
+}
+
+fn active_key(slot: u8, created: DateTime<Utc>, last_used: ReportTime) -> KeySlot {
+    KeySlot { slot, active: true, last_rotated: at(created), last_used }
+}
+
+fn inactive_key(slot: u8, created: DateTime<Utc>, last_used: ReportTime) -> KeySlot {
+    KeySlot { slot, active: false, last_rotated: at(created), last_used }
+}
+
+/// A console user who does everything right: MFA, password used yesterday, no access keys.
+fn console_user(name: &str) -> CredentialRow {
+    CredentialRow {
+        user: name.to_string(),
+        arn: arn(name),
+        user_creation_time: at(days_ago(400)),
+        password_enabled: Some(true),
+        password_last_used: at(days_ago(1)),
+        password_last_changed: at(days_ago(30)),
+        mfa_active: true,
+        keys: [empty_slot(1), empty_slot(2)],
+    }
+}
+
+/// An API-only user who does everything right: no password, MFA, one young key used yesterday.
+fn api_user(name: &str) -> CredentialRow {
+    CredentialRow {
+        user: name.to_string(),
+        arn: arn(name),
+        user_creation_time: at(days_ago(400)),
+        password_enabled: Some(false),
+        password_last_used: ReportTime::NotApplicable,
+        password_last_changed: ReportTime::NotApplicable,
+        mfa_active: true,
+        keys: [active_key(1, days_ago(10), at(days_ago(1))), empty_slot(2)],
+    }
+}
+
+fn with(mut row: CredentialRow, change: impl FnOnce(&mut CredentialRow)) -> CredentialRow {
+    change(&mut row);
+    row
+}
+
+/// The root row as AWS writes it; here with MFA, a password used recently and no keys.
+fn root_row() -> CredentialRow {
+    CredentialRow {
+        user: ROOT_ACCOUNT_ROW.to_string(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+        user_creation_time: at(days_ago(2000)),
+        password_enabled: None,
+        password_last_used: at(days_ago(3)),
+        password_last_changed: ReportTime::NotSupported,
+        mfa_active: true,
+        keys: [empty_slot(1), empty_slot(2)],
+    }
+}
+
+/// Exactly what the default policy asks for.
+fn strong_password_policy() -> PasswordPolicy {
+    PasswordPolicy {
+        minimum_length: 14,
+        require_symbols: true,
+        require_numbers: true,
+        require_uppercase: true,
+        require_lowercase: true,
+        reuse_prevention: Some(24),
+        max_age_days: None,
+    }
+}
+
+fn user_detail(name: &str, groups: &[&str]) -> UserDetail {
+    UserDetail {
+        name: name.to_string(),
+        arn: arn(name),
+        path: "/".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..UserDetail::default()
+    }
+}
+
+/// An account where every check passes for these credential rows: each user is in the MFA
+/// group with no policies of its own, every virtual MFA device is assigned, root has MFA and
+/// no keys, and the password policy is exactly as strong as required.
+fn inventory(rows: Vec<CredentialRow>) -> Inventory {
+    let users = rows.iter().map(|r| (r.user.clone(), user_detail(&r.user, &[MFA_GROUP]))).collect();
+    let groups = [(
+        MFA_GROUP.to_string(),
+        GroupDetail {
+            name: MFA_GROUP.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"),
+            inline_policies: vec!["self-service".into()],
+            attached_policies: Vec::new(),
+        },
+    )]
+    .into_iter()
+    .collect();
+    let devices = rows
+        .iter()
+        .map(|r| VirtualMfaDevice {
+            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/{}", r.user),
+            user: Some(r.user.clone()),
+            enable_date: Some(days_ago(100)),
+        })
+        .collect();
+    Inventory {
+        account_id: Ok(ACCOUNT.into()),
+        credential_report: Ok(CredentialReport {
+            generated_at: now() - Duration::hours(3),
+            root: Some(root_row()),
+            users: rows,
+        }),
+        authorization: Ok(Authorization { users, groups }),
+        virtual_mfa_devices: Ok(devices),
+        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
+        password_policy: Ok(Some(strong_password_policy())),
+    }
+}
+
+fn user_mut<'a>(inv: &'a mut Inventory, name: &str) -> &'a mut UserDetail {
+    inv.authorization
+        .as_mut()
+        .expect("the test inventory's authorization was read")
+        .users
+        .get_mut(name)
+        .expect("the user is in the test inventory")
+}
+
+fn tag(inv: &mut Inventory, user: &str, value: &str) {
+    user_mut(inv, user).tags.insert(EXEMPT_TAG.to_string(), value.to_string());
+}
+
+fn failure(operation: &str) -> ReadFailure {
+    ReadFailure::new(operation, Some("AccessDenied".into()), "not authorized to perform this action")
+}
+
+fn run(inv: &Inventory) -> Evaluation {
+    evaluate(inv, &AuditPolicy::default(), &UserScope::All, now())
+}
+
+fn run_with(inv: &Inventory, policy: &AuditPolicy) -> Evaluation {
+    evaluate(inv, policy, &UserScope::All, now())
+}
+
+fn fired(ev: &Evaluation) -> BTreeSet<CheckId> {
+    ev.findings.iter().map(|f| f.check).collect()
+}
+
+fn of(ev: &Evaluation, check: CheckId) -> Vec<&Finding> {
+    ev.findings.iter().filter(|f| f.check == check).collect()
+}
+
+/// Asserts that `check` is the only check that fired, exactly once, and returns its finding.
+fn single(ev: &Evaluation, check: CheckId) -> &Finding {
+    assert_eq!(fired(ev), BTreeSet::from([check]), "findings: {:#?}", ev.findings);
+    let found = of(ev, check);
+    assert_eq!(found.len(), 1, "findings: {:#?}", ev.findings);
+    found[0]
+}
+
+fn assert_clean(ev: &Evaluation) {
+    assert!(ev.findings.is_empty(), "expected no findings, got {:#?}", ev.findings);
+}
+
+fn only(users: &[&str]) -> UserScope {
+    UserScope::Only(users.iter().map(|u| u.to_string()).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every check: one violating case, one compliant near miss
+// ---------------------------------------------------------------------------------------------
+
+/// An account that violates exactly `check` (the match is exhaustive: a new check cannot be
+/// added to the catalogue without a test case here).
+fn violation(check: CheckId) -> Inventory {
+    match check {
+        CheckId::RootMfaDisabled => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            inv.account_summary =
+                Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: false });
+            inv
+        }
+        CheckId::RootAccessKeyPresent => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            inv.account_summary =
+                Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: true });
+            inv
+        }
+        CheckId::ConsoleUserWithoutMfa => {
+            inventory(vec![with(console_user("alice"), |r| r.mfa_active = false)])
+        }
+        CheckId::UserWithoutMfa => inventory(vec![with(api_user("robot"), |r| r.mfa_active = false)]),
+        CheckId::AccessKeyNotRotated => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(120), at(days_ago(1)));
+        })]),
+        CheckId::AccessKeyUnused => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(60), at(days_ago(50)));
+        })]),
+        CheckId::ConsolePasswordUnused => {
+            inventory(vec![with(console_user("alice"), |r| r.password_last_used = at(days_ago(60)))])
+        }
+        CheckId::TwoActiveAccessKeys => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[1] = active_key(2, days_ago(5), at(days_ago(1)));
+        })]),
+        CheckId::AccessKeyCreatedAtSetup => inventory(vec![with(console_user("alice"), |r| {
+            r.user_creation_time = at(days_ago(10));
+            r.password_last_changed = at(days_ago(10));
+            r.keys[0] = active_key(1, days_ago(10) + Duration::minutes(5), ReportTime::NotApplicable);
+        })]),
+        CheckId::InactiveAccessKeyLingering => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[1] = inactive_key(2, days_ago(200), at(days_ago(100)));
+        })]),
+        CheckId::UserHasDirectPolicies => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            user_mut(&mut inv, "alice").inline_policies.push("alice-admin".into());
+            inv
+        }
+        CheckId::UserInNoGroup => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            user_mut(&mut inv, "alice").groups.clear();
+            inv
+        }
+        CheckId::VirtualMfaUnassigned => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            inv.virtual_mfa_devices.as_mut().expect("devices were read").push(VirtualMfaDevice {
+                serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/bob"),
+                user: None,
+                enable_date: None,
+            });
+            inv
+        }
+        CheckId::PasswordPolicyWeak => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            inv.password_policy = Ok(None);
+            inv
+        }
+    }
+}
+
+/// An account that comes as close as possible to violating `check` without doing so.
+fn near_miss(check: CheckId) -> Inventory {
+    match check {
+        // Root's own credential row lacks MFA and has old keys: the root checks read the
+        // account summary, which is clean.
+        CheckId::RootMfaDisabled | CheckId::RootAccessKeyPresent => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            if let Ok(report) = &mut inv.credential_report {
+                report.root = Some(with(root_row(), |r| {
+                    r.mfa_active = false;
+                    r.keys[0] = active_key(1, days_ago(900), at(days_ago(800)));
+                }));
+            }
+            inv
+        }
+        // No password, no MFA, no key: nothing to sign in with.
+        CheckId::ConsoleUserWithoutMfa => inventory(vec![with(api_user("ghost"), |r| {
+            r.mfa_active = false;
+            r.keys[0] = empty_slot(1);
+        })]),
+        // No MFA, but the only key is inactive (and young enough not to linger).
+        CheckId::UserWithoutMfa => inventory(vec![with(api_user("robot"), |r| {
+            r.mfa_active = false;
+            r.keys[0] = inactive_key(1, days_ago(10), at(days_ago(5)));
+        })]),
+        CheckId::AccessKeyNotRotated => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(90), at(days_ago(1)));
+        })]),
+        CheckId::AccessKeyUnused => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(60), at(days_ago(45)));
+        })]),
+        CheckId::ConsolePasswordUnused => {
+            inventory(vec![with(console_user("alice"), |r| r.password_last_used = at(days_ago(45)))])
+        }
+        CheckId::TwoActiveAccessKeys => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[1] = inactive_key(2, days_ago(5), at(days_ago(4)));
+        })]),
+        // Created with the user, but used since.
+        CheckId::AccessKeyCreatedAtSetup => inventory(vec![with(console_user("alice"), |r| {
+            r.user_creation_time = at(days_ago(10));
+            r.password_last_changed = at(days_ago(10));
+            r.keys[0] = active_key(1, days_ago(10) + Duration::minutes(5), at(days_ago(2)));
+        })]),
+        CheckId::InactiveAccessKeyLingering => inventory(vec![with(api_user("robot"), |r| {
+            r.keys[1] = inactive_key(2, days_ago(200), at(days_ago(30)));
+        })]),
+        // The group has policies (it always does here); the user has none of its own.
+        CheckId::UserHasDirectPolicies => inventory(vec![console_user("alice")]),
+        CheckId::UserInNoGroup => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            let alice = user_mut(&mut inv, "alice");
+            alice.groups.clear();
+            alice.groups.insert("Developers".into());
+            inv
+        }
+        CheckId::VirtualMfaUnassigned => inventory(vec![console_user("alice"), api_user("robot")]),
+        CheckId::PasswordPolicyWeak => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            inv.password_policy = Ok(Some(PasswordPolicy {
+                max_age_days: Some(90),
+                reuse_prevention: Some(24),
+                minimum_length: 14,
+                ..strong_password_policy()
+            }));
+            inv
+        }
+    }
+}
+
+#[test]
+fn compliant_account_has_no_findings_and_every_check_is_evaluated() {
+    let ev = run(&inventory(vec![console_user("alice"), api_user("robot")]));
+    assert_clean(&ev);
+    assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+    assert_eq!(ev.users_scanned, 2);
+    for check in CheckId::ALL {
+        assert_eq!(ev.statuses.get(&check), Some(&CheckStatus::Evaluated), "{check}");
+    }
+}
+
+#[test]
+fn every_check_fires_alone_on_its_violation() {
+    for check in CheckId::ALL {
+        let ev = run(&violation(check));
+        let f = single(&ev, check);
+        let meta = check.meta();
+        assert_eq!(f.severity, meta.severity, "{check}");
+        assert!(!f.exempted && f.exemption.is_none(), "{check}");
+        assert!(!f.message.is_empty(), "{check}");
+        match meta.scope {
+            Scope::Account => assert_eq!(f.user, None, "{check}"),
+            Scope::User => assert!(f.user.is_some(), "{check}"),
+        }
+    }
+}
+
+#[test]
+fn every_check_passes_its_near_miss() {
+    for check in CheckId::ALL {
+        let ev = run(&near_miss(check));
+        assert!(ev.findings.is_empty(), "{check}: near miss produced {:#?}", ev.findings);
+        assert_eq!(ev.statuses.get(&check), Some(&CheckStatus::Evaluated), "{check}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account-level checks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn root_findings_are_about_the_account() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    inv.account_summary = Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: true });
+    let ev = run(&inv);
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::RootMfaDisabled, CheckId::RootAccessKeyPresent]));
+    for f in &ev.findings {
+        assert_eq!(f.resource, "account");
+        assert_eq!(f.user, None);
+        assert_eq!(f.key_slot, None);
+    }
+}
+
+#[test]
+fn each_unassigned_virtual_mfa_device_is_one_finding_naming_its_serial() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    let devices = inv.virtual_mfa_devices.as_mut().expect("devices were read");
+    for name in ["bob", "carol"] {
+        devices.push(VirtualMfaDevice {
+            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/{name}"),
+            user: None,
+            enable_date: None,
+        });
+    }
+    let ev = run(&inv);
+    let found = of(&ev, CheckId::VirtualMfaUnassigned);
+    let serials: BTreeSet<&str> = found.iter().map(|f| f.resource.as_str()).collect();
+    assert_eq!(
+        serials,
+        BTreeSet::from(["arn:aws:iam::123456789012:mfa/bob", "arn:aws:iam::123456789012:mfa/carol"])
+    );
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::VirtualMfaUnassigned]));
+}
+
+#[test]
+fn missing_password_policy_is_a_finding() {
+    let ev = run(&violation(CheckId::PasswordPolicyWeak));
+    let f = single(&ev, CheckId::PasswordPolicyWeak);
+    assert!(f.message.contains("no password policy"), "{}", f.message);
+}
+
+#[test]
+fn each_weakness_of_the_password_policy_is_named() {
+    let cases: [(PasswordPolicy, &str); 7] = [
+        (PasswordPolicy { minimum_length: 13, ..strong_password_policy() }, "minimum length 13 < 14"),
+        (
+            PasswordPolicy { reuse_prevention: Some(23), ..strong_password_policy() },
+            "reuse prevention 23 < 24",
+        ),
+        (PasswordPolicy { reuse_prevention: None, ..strong_password_policy() }, "reuse is not prevented"),
+        (PasswordPolicy { require_uppercase: false, ..strong_password_policy() }, "uppercase not required"),
+        (PasswordPolicy { require_lowercase: false, ..strong_password_policy() }, "lowercase not required"),
+        (PasswordPolicy { require_numbers: false, ..strong_password_policy() }, "numbers not required"),
+        (PasswordPolicy { require_symbols: false, ..strong_password_policy() }, "symbols not required"),
+    ];
+    for (pp, expected) in cases {
+        let mut inv = inventory(vec![console_user("alice")]);
+        inv.password_policy = Ok(Some(pp));
+        let ev = run(&inv);
+        let f = single(&ev, CheckId::PasswordPolicyWeak);
+        assert!(f.message.contains(expected), "expected {expected:?} in {:?}", f.message);
+    }
+}
+
+#[test]
+fn password_policy_requirements_come_from_the_audit_policy() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    inv.password_policy = Ok(Some(PasswordPolicy {
+        minimum_length: 8,
+        require_symbols: false,
+        require_numbers: true,
+        require_uppercase: true,
+        require_lowercase: true,
+        reuse_prevention: Some(5),
+        max_age_days: None,
+    }));
+    assert!(fired(&run(&inv)).contains(&CheckId::PasswordPolicyWeak));
+
+    let mut lenient = AuditPolicy::default();
+    lenient.password.min_length = 8;
+    lenient.password.reuse_prevention = 5;
+    lenient.password.require_all_classes = false;
+    assert_clean(&run_with(&inv, &lenient));
+
+    // One more character required than the account policy has: weak again.
+    lenient.password.min_length = 9;
+    let ev = run_with(&inv, &lenient);
+    assert!(single(&ev, CheckId::PasswordPolicyWeak).message.contains("minimum length 8 < 9"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// MFA
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn console_user_without_mfa_is_reported_once_not_also_as_api_user() {
+    // A console user with an active key and no MFA: the console check covers it.
+    let ev = run(&inventory(vec![with(console_user("alice"), |r| {
+        r.mfa_active = false;
+        r.keys[0] = active_key(1, days_ago(10), at(days_ago(1)));
+    })]));
+    let f = single(&ev, CheckId::ConsoleUserWithoutMfa);
+    assert_eq!(f.user.as_deref(), Some("alice"));
+    assert_eq!(f.resource, arn("alice"));
+    assert_eq!(f.key_slot, None);
+}
+
+#[test]
+fn user_without_mfa_needs_an_active_key_and_no_password() {
+    // Active key, no password, no MFA: flagged.
+    let ev = run(&violation(CheckId::UserWithoutMfa));
+    assert_eq!(single(&ev, CheckId::UserWithoutMfa).user.as_deref(), Some("robot"));
+
+    // Same user with MFA: clean.
+    assert_clean(&run(&inventory(vec![api_user("robot")])));
+
+    // No password and no key at all: no credential to protect, not reported.
+    assert_clean(&run(&near_miss(CheckId::ConsoleUserWithoutMfa)));
+
+    // Only an inactive key: not reported.
+    assert_clean(&run(&near_miss(CheckId::UserWithoutMfa)));
+
+    // A slot marked active but without a key (no creation time) is not a key.
+    let ev = run(&inventory(vec![with(api_user("robot"), |r| {
+        r.mfa_active = false;
+        r.keys[0] = KeySlot {
+            slot: 1,
+            active: true,
+            last_rotated: ReportTime::NotApplicable,
+            last_used: ReportTime::NotApplicable,
+        };
+    })]));
+    assert_clean(&ev);
+}
+
+#[test]
+fn users_without_a_password_never_get_console_checks() {
+    // No password, no MFA, a password last used long ago (the login profile was deleted) and
+    // a never-used key created with the user: none of the console checks apply.
+    let row = with(api_user("robot"), |r| {
+        r.mfa_active = false;
+        r.user_creation_time = at(days_ago(10));
+        r.password_last_used = at(days_ago(300));
+        r.password_last_changed = at(days_ago(300));
+        r.keys[0] = active_key(1, days_ago(10), ReportTime::NotApplicable);
+    });
+    let ev = run(&inventory(vec![row]));
+    // It is still an API user without MFA.
+    single(&ev, CheckId::UserWithoutMfa);
+    for console_check in
+        [CheckId::ConsoleUserWithoutMfa, CheckId::ConsolePasswordUnused, CheckId::AccessKeyCreatedAtSetup]
+    {
+        assert!(of(&ev, console_check).is_empty(), "{console_check}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key age
+// ---------------------------------------------------------------------------------------------
+
+fn key_aged(age: Duration) -> Inventory {
+    inventory(vec![with(api_user("robot"), |r| r.keys[0] = active_key(1, now() - age, at(days_ago(1))))])
+}
+
+#[test]
+fn key_exactly_max_age_is_not_flagged_one_second_more_is() {
+    assert_clean(&run(&key_aged(Duration::days(90))));
+    let ev = run(&key_aged(Duration::days(90) + SECOND));
+    let f = single(&ev, CheckId::AccessKeyNotRotated);
+    assert_eq!(f.user.as_deref(), Some("robot"));
+    assert_eq!(f.key_slot, Some(1));
+    assert_eq!(f.key_created, Some(now() - Duration::days(90) - SECOND));
+    assert_eq!(f.access_key_id, None, "the credential report has no key ids");
+}
+
+#[test]
+fn key_age_message_gives_age_and_limit() {
+    let ev = run(&key_aged(Duration::days(120)));
+    let msg = &single(&ev, CheckId::AccessKeyNotRotated).message;
+    assert!(msg.contains("120 days") && msg.contains("limit 90"), "{msg}");
+}
+
+#[test]
+fn custom_max_key_age_is_honoured() {
+    let policy = AuditPolicy { max_key_age_days: 30, ..AuditPolicy::default() };
+    assert_clean(&run_with(&key_aged(Duration::days(30)), &policy));
+    let ev = run_with(&key_aged(Duration::days(30) + SECOND), &policy);
+    single(&ev, CheckId::AccessKeyNotRotated);
+    // The default would have let that key pass.
+    assert_clean(&run(&key_aged(Duration::days(30) + SECOND)));
+
+    let generous = AuditPolicy { max_key_age_days: 365, ..AuditPolicy::default() };
+    assert_clean(&run_with(&key_aged(Duration::days(200)), &generous));
+}
+
+#[test]
+fn each_old_key_is_its_own_finding() {
+    let ev = run(&inventory(vec![with(api_user("robot"), |r| {
+        r.keys[0] = active_key(1, days_ago(200), at(days_ago(1)));
+        r.keys[1] = active_key(2, days_ago(100), at(days_ago(1)));
+    })]));
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::AccessKeyNotRotated, CheckId::TwoActiveAccessKeys]));
+    let slots: Vec<Option<u8>> = of(&ev, CheckId::AccessKeyNotRotated).iter().map(|f| f.key_slot).collect();
+    assert_eq!(slots, vec![Some(1), Some(2)]);
+}
+
+#[test]
+fn inactive_keys_are_not_judged_by_active_key_checks() {
+    // Ancient, never used, created with its console user: every active-key check would fire
+    // if the key were active.
+    let ev = run(&inventory(vec![with(console_user("alice"), |r| {
+        r.user_creation_time = at(days_ago(500));
+        r.keys[0] = inactive_key(1, days_ago(500), ReportTime::NotApplicable);
+        r.keys[1] = inactive_key(2, days_ago(400), at(days_ago(300)));
+    })]));
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::InactiveAccessKeyLingering]));
+    assert_eq!(of(&ev, CheckId::InactiveAccessKeyLingering).len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unused keys
+// ---------------------------------------------------------------------------------------------
+
+fn key_used(created_days_ago: i64, last_used: ReportTime) -> Inventory {
+    inventory(vec![with(api_user("robot"), |r| {
+        r.keys[0] = active_key(1, days_ago(created_days_ago), last_used);
+    })])
+}
+
+#[test]
+fn key_unused_exactly_unused_days_is_not_flagged_one_second_more_is() {
+    assert_clean(&run(&key_used(80, at(days_ago(45)))));
+    let ev = run(&key_used(80, at(days_ago(45) - SECOND)));
+    let f = single(&ev, CheckId::AccessKeyUnused);
+    assert_eq!(f.key_slot, Some(1));
+    assert!(f.message.contains("last used"), "{}", f.message);
+}
+
+#[test]
+fn never_used_key_is_judged_by_its_age_with_a_grace_for_young_keys() {
+    for never in [ReportTime::NotApplicable, ReportTime::NoInformation] {
+        // Young never-used key: grace.
+        assert_clean(&run(&key_used(10, never)));
+        // Exactly unused_days old: still within the grace.
+        let young = inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(45), never);
+        })]);
+        assert_clean(&run(&young));
+        // One second older: unused.
+        let old = inventory(vec![with(api_user("robot"), |r| {
+            r.keys[0] = active_key(1, days_ago(45) - SECOND, never);
+        })]);
+        let ev = run(&old);
+        let f = single(&ev, CheckId::AccessKeyUnused);
+        assert!(f.message.contains("never used"), "{}", f.message);
+    }
+}
+
+#[test]
+fn custom_unused_days_is_honoured_for_keys() {
+    let policy = AuditPolicy { unused_days: 10, ..AuditPolicy::default() };
+    assert_clean(&run_with(&key_used(30, at(days_ago(10))), &policy));
+    single(&run_with(&key_used(30, at(days_ago(10) - SECOND)), &policy), CheckId::AccessKeyUnused);
+    single(&run_with(&key_used(11, ReportTime::NotApplicable), &policy), CheckId::AccessKeyUnused);
+    // The default leaves both alone.
+    assert_clean(&run(&key_used(30, at(days_ago(11)))));
+    assert_clean(&run(&key_used(11, ReportTime::NotApplicable)));
+}
+
+#[test]
+fn a_key_recently_used_is_not_unused_however_old_it_is_created() {
+    let ev = run(&key_used(89, at(days_ago(0))));
+    assert_clean(&ev);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Console password unused
+// ---------------------------------------------------------------------------------------------
+
+fn password(last_used: ReportTime, last_changed: ReportTime, user_created: ReportTime) -> Inventory {
+    inventory(vec![with(console_user("alice"), |r| {
+        r.password_last_used = last_used;
+        r.password_last_changed = last_changed;
+        r.user_creation_time = user_created;
+    })])
+}
+
+#[test]
+fn password_unused_exactly_unused_days_is_not_flagged_one_second_more_is() {
+    let changed = at(days_ago(300));
+    let created = at(days_ago(400));
+    assert_clean(&run(&password(at(days_ago(45)), changed, created)));
+    let ev = run(&password(at(days_ago(45) - SECOND), changed, created));
+    let f = single(&ev, CheckId::ConsolePasswordUnused);
+    assert_eq!(f.user.as_deref(), Some("alice"));
+    assert_eq!(f.key_slot, None);
+}
+
+#[test]
+fn never_used_password_is_judged_by_when_it_was_last_changed() {
+    let created = at(days_ago(400));
+    for never in [ReportTime::NoInformation, ReportTime::NotApplicable] {
+        // Set 10 days ago on a user created long ago: grace.
+        assert_clean(&run(&password(never, at(days_ago(10)), created)));
+        assert_clean(&run(&password(never, at(days_ago(45)), created)));
+        let ev = run(&password(never, at(days_ago(45) - SECOND), created));
+        let f = single(&ev, CheckId::ConsolePasswordUnused);
+        assert!(f.message.contains("never used"), "{}", f.message);
+    }
+}
+
+#[test]
+fn never_used_password_without_change_date_is_judged_by_user_creation() {
+    let never = ReportTime::NoInformation;
+    assert_clean(&run(&password(never, ReportTime::NotApplicable, at(days_ago(45)))));
+    single(
+        &run(&password(never, ReportTime::NotApplicable, at(days_ago(45) - SECOND))),
+        CheckId::ConsolePasswordUnused,
+    );
+}
+
+#[test]
+fn custom_unused_days_is_honoured_for_passwords() {
+    let policy = AuditPolicy { unused_days: 90, ..AuditPolicy::default() };
+    let inv = password(at(days_ago(60)), at(days_ago(300)), at(days_ago(400)));
+    single(&run(&inv), CheckId::ConsolePasswordUnused);
+    assert_clean(&run_with(&inv, &policy));
+    let inv = password(at(days_ago(90) - SECOND), at(days_ago(300)), at(days_ago(400)));
+    single(&run_with(&inv, &policy), CheckId::ConsolePasswordUnused);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two keys, keys made at setup, inactive keys
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn two_active_keys_is_one_user_level_finding() {
+    let ev = run(&violation(CheckId::TwoActiveAccessKeys));
+    let f = single(&ev, CheckId::TwoActiveAccessKeys);
+    assert_eq!(f.user.as_deref(), Some("robot"));
+    assert_eq!(f.key_slot, None);
+}
+
+fn setup_key(offset: Duration, last_used: ReportTime, console: bool) -> Inventory {
+    let base = if console { console_user("alice") } else { api_user("alice") };
+    inventory(vec![with(base, |r| {
+        r.user_creation_time = at(days_ago(10));
+        if console {
+            r.password_last_changed = at(days_ago(10));
+        }
+        r.keys[0] = active_key(1, days_ago(10) + offset, last_used);
+    })])
+}
+
+#[test]
+fn key_created_with_a_console_user_and_never_used_is_flagged_within_the_window() {
+    let never = ReportTime::NotApplicable;
+    let f_at = |offset| run(&setup_key(offset, never, true));
+    let ev = f_at(Duration::zero());
+    assert_eq!(single(&ev, CheckId::AccessKeyCreatedAtSetup).key_slot, Some(1));
+    // The window boundary is inclusive: exactly 60 minutes is still "at setup".
+    single(&f_at(Duration::minutes(60)), CheckId::AccessKeyCreatedAtSetup);
+    assert_clean(&f_at(Duration::minutes(60) + SECOND));
+    assert_clean(&f_at(Duration::days(2)));
+}
+
+#[test]
+fn key_created_at_setup_needs_a_console_user_and_a_never_used_key() {
+    // Used since: fine.
+    assert_clean(&run(&setup_key(Duration::minutes(1), at(days_ago(1)), true)));
+    // API-only user: their key is their only credential, expected at setup.
+    assert_clean(&run(&setup_key(Duration::minutes(1), ReportTime::NotApplicable, false)));
+}
+
+#[test]
+fn custom_setup_window_is_honoured() {
+    let policy = AuditPolicy { setup_window_minutes: 5, ..AuditPolicy::default() };
+    let never = ReportTime::NotApplicable;
+    single(
+        &run_with(&setup_key(Duration::minutes(5), never, true), &policy),
+        CheckId::AccessKeyCreatedAtSetup,
+    );
+    assert_clean(&run_with(&setup_key(Duration::minutes(5) + SECOND, never, true), &policy));
+}
+
+fn inactive(created_days_ago: i64, last_used: ReportTime) -> Inventory {
+    inventory(vec![with(api_user("robot"), |r| {
+        r.keys[1] = inactive_key(2, days_ago(created_days_ago), last_used);
+    })])
+}
+
+#[test]
+fn inactive_key_quiet_exactly_max_days_is_not_flagged_one_second_more_is() {
+    assert_clean(&run(&inactive(200, at(days_ago(30)))));
+    let ev = run(&inactive(200, at(days_ago(30) - SECOND)));
+    let f = single(&ev, CheckId::InactiveAccessKeyLingering);
+    assert_eq!(f.key_slot, Some(2));
+    assert_eq!(f.key_created, Some(days_ago(200)));
+
+    // Never used: judged by creation.
+    let never = ReportTime::NotApplicable;
+    assert_clean(&run(&inventory(vec![with(api_user("robot"), |r| {
+        r.keys[1] = inactive_key(2, days_ago(30), never);
+    })])));
+    single(
+        &run(&inventory(vec![with(api_user("robot"), |r| {
+            r.keys[1] = inactive_key(2, days_ago(30) - SECOND, never);
+        })])),
+        CheckId::InactiveAccessKeyLingering,
+    );
+}
+
+#[test]
+fn custom_inactive_key_max_days_is_honoured() {
+    let policy = AuditPolicy { inactive_key_max_days: 7, ..AuditPolicy::default() };
+    assert_clean(&run_with(&inactive(100, at(days_ago(7))), &policy));
+    single(&run_with(&inactive(100, at(days_ago(7) - SECOND)), &policy), CheckId::InactiveAccessKeyLingering);
+    assert_clean(&run(&inactive(100, at(days_ago(8)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization checks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn direct_policies_inline_or_attached_are_named() {
+    let mut inv = inventory(vec![console_user("alice"), console_user("bob")]);
+    user_mut(&mut inv, "alice").inline_policies.push("alice-admin".into());
+    user_mut(&mut inv, "bob").attached_policies.push("arn:aws:iam::aws:policy/AdministratorAccess".into());
+    let ev = run(&inv);
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::UserHasDirectPolicies]));
+    let found = of(&ev, CheckId::UserHasDirectPolicies);
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].user.as_deref(), Some("alice"));
+    assert!(found[0].message.contains("inline alice-admin"), "{}", found[0].message);
+    assert_eq!(found[1].user.as_deref(), Some("bob"));
+    assert!(found[1].message.contains("attached arn:aws:iam::aws:policy/AdministratorAccess"));
+}
+
+#[test]
+fn user_in_no_group_is_found_even_without_a_credential_report_row() {
+    // A user created after the credential report was generated is still audited from
+    // GetAccountAuthorizationDetails.
+    let mut inv = inventory(vec![console_user("alice")]);
+    if let Ok(auth) = &mut inv.authorization {
+        auth.users.insert("newbie".into(), user_detail("newbie", &[]));
+    }
+    let ev = run(&inv);
+    assert_eq!(single(&ev, CheckId::UserInNoGroup).user.as_deref(), Some("newbie"));
+    assert_eq!(ev.users_scanned, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Root
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn root_row_is_never_treated_as_a_user() {
+    // Root in the credential report: no MFA, two old never-used active keys, never-used
+    // password. Only the account summary speaks for root, and it is clean.
+    let mut inv = inventory(vec![console_user("alice")]);
+    if let Ok(report) = &mut inv.credential_report {
+        report.root = Some(with(root_row(), |r| {
+            r.mfa_active = false;
+            r.password_last_used = ReportTime::NoInformation;
+            r.keys = [
+                active_key(1, days_ago(900), ReportTime::NotApplicable),
+                active_key(2, days_ago(800), at(days_ago(700))),
+            ];
+        }));
+    }
+    let ev = run(&inv);
+    assert_clean(&ev);
+    assert_eq!(ev.users_scanned, 1);
+}
+
+#[test]
+fn root_row_parsed_from_the_credential_report_is_not_a_user() {
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+    let csv = format!(
+        "{HEADER}\n\
+<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,no_information,not_supported,not_supported,false,true,2020-01-02T00:00:00+00:00,N/A,N/A,N/A,true,2020-01-03T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A\n"
+    );
+    let report = CredentialReport::parse(csv.as_bytes(), now()).expect("a valid credential report");
+    let mut inv = inventory(Vec::new());
+    inv.credential_report = Ok(report);
+    let ev = run(&inv);
+    assert_clean(&ev);
+    assert_eq!(ev.users_scanned, 0);
+    assert!(ev.findings.iter().all(|f| f.user.as_deref() != Some(ROOT_ACCOUNT_ROW)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exemptions
+// ---------------------------------------------------------------------------------------------
+
+/// alice: console user with no MFA, an old key and no group. bob: the same, never exempt.
+fn two_bad_users() -> Inventory {
+    let bad = |name: &str| {
+        with(console_user(name), |r| {
+            r.mfa_active = false;
+            r.keys[0] = active_key(1, days_ago(200), at(days_ago(1)));
+        })
+    };
+    let mut inv = inventory(vec![bad("alice"), bad("bob")]);
+    user_mut(&mut inv, "alice").groups.clear();
+    user_mut(&mut inv, "bob").groups.clear();
+    inv
+}
+
+const BAD_USER_CHECKS: [CheckId; 3] =
+    [CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated, CheckId::UserInNoGroup];
+
+fn exempted_checks(ev: &Evaluation, user: &str) -> BTreeSet<CheckId> {
+    ev.findings.iter().filter(|f| f.user.as_deref() == Some(user) && f.exempted).map(|f| f.check).collect()
+}
+
+fn open_checks(ev: &Evaluation, user: &str) -> BTreeSet<CheckId> {
+    ev.findings.iter().filter(|f| f.user.as_deref() == Some(user) && !f.exempted).map(|f| f.check).collect()
+}
+
+fn assert_bob_untouched(ev: &Evaluation) {
+    assert_eq!(open_checks(ev, "bob"), BTreeSet::from(BAD_USER_CHECKS));
+    assert!(exempted_checks(ev, "bob").is_empty());
+}
+
+#[test]
+fn exempt_all_tag_exempts_every_finding_of_the_user_and_keeps_them_listed() {
+    let mut inv = two_bad_users();
+    tag(&mut inv, "alice", "all");
+    inv.account_summary = Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: false });
+    let ev = run(&inv);
+    assert_eq!(exempted_checks(&ev, "alice"), BTreeSet::from(BAD_USER_CHECKS));
+    assert!(open_checks(&ev, "alice").is_empty());
+    for f in ev.findings.iter().filter(|f| f.user.as_deref() == Some("alice")) {
+        assert_eq!(f.exemption.as_deref(), Some("tag keywarden:exempt=all"), "{f:?}");
+    }
+    assert_bob_untouched(&ev);
+    // Account-level findings are never exempted by a user's tag.
+    let root = single_of(&ev, CheckId::RootMfaDisabled);
+    assert!(!root.exempted && root.exemption.is_none());
+    assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+}
+
+fn single_of(ev: &Evaluation, check: CheckId) -> &Finding {
+    let found = of(ev, check);
+    assert_eq!(found.len(), 1, "{check}: {found:#?}");
+    found[0]
+}
+
+#[test]
+fn exempt_tag_naming_one_check_exempts_only_that_check() {
+    let mut inv = two_bad_users();
+    tag(&mut inv, "alice", "access_key_not_rotated");
+    let ev = run(&inv);
+    assert_eq!(exempted_checks(&ev, "alice"), BTreeSet::from([CheckId::AccessKeyNotRotated]));
+    assert_eq!(
+        open_checks(&ev, "alice"),
+        BTreeSet::from([CheckId::ConsoleUserWithoutMfa, CheckId::UserInNoGroup])
+    );
+    let f = ev.findings.iter().find(|f| f.exempted).expect("alice's key finding is listed although exempted");
+    assert_eq!(f.exemption.as_deref(), Some("tag keywarden:exempt=access_key_not_rotated"));
+    assert_bob_untouched(&ev);
+}
+
+#[test]
+fn exempt_tag_may_name_several_checks_separated_by_space_or_slash() {
+    for value in [
+        "access_key_not_rotated user_in_no_group",
+        "access_key_not_rotated/user_in_no_group",
+        " access_key_not_rotated / user_in_no_group ",
+    ] {
+        let mut inv = two_bad_users();
+        tag(&mut inv, "alice", value);
+        let ev = run(&inv);
+        assert_eq!(
+            exempted_checks(&ev, "alice"),
+            BTreeSet::from([CheckId::AccessKeyNotRotated, CheckId::UserInNoGroup]),
+            "{value:?}"
+        );
+        assert_eq!(open_checks(&ev, "alice"), BTreeSet::from([CheckId::ConsoleUserWithoutMfa]), "{value:?}");
+        assert!(ev.warnings.is_empty(), "{value:?}: {:?}", ev.warnings);
+        assert_bob_untouched(&ev);
+    }
+}
+
+#[test]
+fn unknown_check_in_exempt_tag_is_a_warning_and_exempts_nothing() {
+    let mut inv = two_bad_users();
+    tag(&mut inv, "alice", "access_key_too_old");
+    let ev = run(&inv);
+    assert!(exempted_checks(&ev, "alice").is_empty());
+    assert_eq!(open_checks(&ev, "alice"), BTreeSet::from(BAD_USER_CHECKS));
+    assert_eq!(ev.warnings.len(), 1, "{:?}", ev.warnings);
+    assert!(ev.warnings[0].contains("alice") && ev.warnings[0].contains("access_key_too_old"));
+}
+
+#[test]
+fn unknown_word_next_to_a_known_check_still_exempts_the_known_one() {
+    let mut inv = two_bad_users();
+    tag(&mut inv, "alice", "bogus/user_in_no_group");
+    let ev = run(&inv);
+    assert_eq!(exempted_checks(&ev, "alice"), BTreeSet::from([CheckId::UserInNoGroup]));
+    assert_eq!(ev.warnings.len(), 1, "{:?}", ev.warnings);
+    assert!(ev.warnings[0].contains("bogus"));
+}
+
+#[test]
+fn other_tags_and_empty_exempt_tag_exempt_nothing() {
+    let mut inv = two_bad_users();
+    user_mut(&mut inv, "alice").tags.insert("keywarden:exempted".into(), "all".into());
+    user_mut(&mut inv, "bob").tags.insert(EXEMPT_TAG.into(), "".into());
+    let ev = run(&inv);
+    assert!(ev.findings.iter().all(|f| !f.exempted), "{:#?}", ev.findings);
+}
+
+#[test]
+fn members_of_an_exempt_group_are_exempt_from_every_check() {
+    let mut inv = two_bad_users();
+    user_mut(&mut inv, "alice").groups.insert("BreakGlass".into());
+    user_mut(&mut inv, "bob").groups.insert("Developers".into());
+    let policy =
+        AuditPolicy { exempt_groups: BTreeSet::from(["BreakGlass".to_string()]), ..AuditPolicy::default() };
+    let ev = run_with(&inv, &policy);
+    // alice is in a group now, so only the other two fire, both exempted.
+    assert_eq!(
+        exempted_checks(&ev, "alice"),
+        BTreeSet::from([CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated])
+    );
+    assert!(open_checks(&ev, "alice").is_empty());
+    for f in ev.findings.iter().filter(|f| f.user.as_deref() == Some("alice")) {
+        assert_eq!(f.exemption.as_deref(), Some("member of exempt group BreakGlass"));
+    }
+    assert_eq!(
+        open_checks(&ev, "bob"),
+        BTreeSet::from([CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated])
+    );
+
+    // Without the policy naming the group, alice is not exempt.
+    let ev = run(&inv);
+    assert!(exempted_checks(&ev, "alice").is_empty());
+}
+
+#[test]
+fn exemptions_are_not_guessed_when_authorization_cannot_be_read() {
+    let mut inv = two_bad_users();
+    tag(&mut inv, "alice", "all");
+    inv.authorization = Err(failure("iam:GetAccountAuthorizationDetails"));
+    let ev = run(&inv);
+    assert!(ev.findings.iter().all(|f| !f.exempted), "{:#?}", ev.findings);
+    assert_eq!(
+        open_checks(&ev, "alice"),
+        BTreeSet::from([CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated])
+    );
+    assert!(ev.warnings.iter().any(|w| w.contains("exemptions could not be read")), "{:?}", ev.warnings);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown: failed reads
+// ---------------------------------------------------------------------------------------------
+
+/// Every check violated at once, so a check that runs always has something to say.
+fn everything_wrong() -> Inventory {
+    let mut inv = inventory(vec![
+        with(console_user("alice"), |r| {
+            r.mfa_active = false;
+            r.user_creation_time = at(days_ago(200));
+            r.password_last_used = ReportTime::NoInformation;
+            r.password_last_changed = ReportTime::NotApplicable;
+            r.keys = [
+                active_key(1, days_ago(200) + Duration::minutes(1), ReportTime::NotApplicable),
+                active_key(2, days_ago(100), ReportTime::NotApplicable),
+            ];
+        }),
+        with(api_user("robot"), |r| {
+            r.mfa_active = false;
+            r.keys[1] = inactive_key(2, days_ago(300), at(days_ago(200)));
+        }),
+    ]);
+    user_mut(&mut inv, "alice").groups.clear();
+    user_mut(&mut inv, "robot").attached_policies.push("arn:aws:iam::aws:policy/PowerUserAccess".into());
+    inv.virtual_mfa_devices = Ok(vec![VirtualMfaDevice {
+        serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/alice"),
+        user: None,
+        enable_date: None,
+    }]);
+    inv.account_summary = Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: true });
+    inv.password_policy = Ok(None);
+    inv
+}
+
+fn fail_source(inv: &mut Inventory, source: DataSource) -> ReadFailure {
+    let op = match source {
+        DataSource::CredentialReport => "iam:GetCredentialReport",
+        DataSource::Authorization => "iam:GetAccountAuthorizationDetails",
+        DataSource::VirtualMfaDevices => "iam:ListVirtualMFADevices",
+        DataSource::AccountSummary => "iam:GetAccountSummary",
+        DataSource::PasswordPolicy => "iam:GetAccountPasswordPolicy",
+    };
+    let f = failure(op);
+    match source {
+        DataSource::CredentialReport => inv.credential_report = Err(f.clone()),
+        DataSource::Authorization => inv.authorization = Err(f.clone()),
+        DataSource::VirtualMfaDevices => inv.virtual_mfa_devices = Err(f.clone()),
+        DataSource::AccountSummary => inv.account_summary = Err(f.clone()),
+        DataSource::PasswordPolicy => inv.password_policy = Err(f.clone()),
+    }
+    f
+}
+
+const SOURCES: [DataSource; 5] = [
+    DataSource::CredentialReport,
+    DataSource::Authorization,
+    DataSource::VirtualMfaDevices,
+    DataSource::AccountSummary,
+    DataSource::PasswordPolicy,
+];
+
+#[test]
+fn everything_wrong_fires_every_check() {
+    let ev = run(&everything_wrong());
+    assert_eq!(fired(&ev), CheckId::ALL.into_iter().collect());
+}
+
+#[test]
+fn a_failed_source_makes_its_checks_unknown_and_silent_while_the_others_run() {
+    for source in SOURCES {
+        let mut inv = everything_wrong();
+        let failed = fail_source(&mut inv, source);
+        let ev = run(&inv);
+        let mut some_unknown = false;
+        for check in CheckId::ALL {
+            let status = ev.statuses.get(&check).expect("every check has a status");
+            if check.meta().reads.contains(&source) {
+                some_unknown = true;
+                match status {
+                    CheckStatus::Unknown(reason) => {
+                        assert!(reason.contains(&failed.operation), "{check}: {reason}");
+                        assert!(reason.contains("AccessDenied"), "{check}: {reason}");
+                    }
+                    other => panic!("{check} reads {source:?} which failed, but is {other:?}"),
+                }
+                assert!(of(&ev, check).is_empty(), "{check} is unknown but produced findings");
+            } else {
+                assert_eq!(status, &CheckStatus::Evaluated, "{check} with {source:?} failed");
+                assert!(!of(&ev, check).is_empty(), "{check} should still run with {source:?} failed");
+            }
+        }
+        assert!(some_unknown, "no check reads {source:?}");
+    }
+}
+
+#[test]
+fn failed_credential_report_leaves_no_credential_check_evaluated() {
+    let mut inv = inventory(vec![console_user("alice"), api_user("robot")]);
+    inv.credential_report = Err(ReadFailure::new("iam:GetCredentialReport", None, "connection refused"));
+    let ev = run(&inv);
+    let unknown: BTreeSet<CheckId> =
+        ev.statuses.iter().filter(|(_, s)| matches!(s, CheckStatus::Unknown(_))).map(|(c, _)| *c).collect();
+    let expected: BTreeSet<CheckId> = [
+        CheckId::ConsoleUserWithoutMfa,
+        CheckId::UserWithoutMfa,
+        CheckId::AccessKeyNotRotated,
+        CheckId::AccessKeyUnused,
+        CheckId::ConsolePasswordUnused,
+        CheckId::TwoActiveAccessKeys,
+        CheckId::AccessKeyCreatedAtSetup,
+        CheckId::InactiveAccessKeyLingering,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(unknown, expected);
+    assert_eq!(
+        ev.statuses.get(&CheckId::AccessKeyNotRotated),
+        Some(&CheckStatus::Unknown("iam:GetCredentialReport failed: connection refused".into()))
+    );
+    // Users are still scanned from the authorization details.
+    assert_eq!(ev.users_scanned, 2);
+    assert_clean(&ev);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scope
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn scoped_run_skips_account_checks_and_evaluates_only_named_users() {
+    let inv = everything_wrong();
+    let ev = evaluate(&inv, &AuditPolicy::default(), &only(&["robot"]), now());
+    for check in CheckId::ALL {
+        let status = ev.statuses.get(&check).expect("every check has a status");
+        match check.meta().scope {
+            Scope::Account => {
+                assert!(matches!(status, CheckStatus::Skipped(_)), "{check}: {status:?}");
+                assert!(of(&ev, check).is_empty(), "{check} skipped but reported");
+            }
+            Scope::User => assert_eq!(status, &CheckStatus::Evaluated, "{check}"),
+        }
+    }
+    assert!(!ev.findings.is_empty());
+    assert!(ev.findings.iter().all(|f| f.user.as_deref() == Some("robot")), "{:#?}", ev.findings);
+    assert_eq!(
+        fired(&ev),
+        BTreeSet::from([
+            CheckId::UserWithoutMfa,
+            CheckId::InactiveAccessKeyLingering,
+            CheckId::UserHasDirectPolicies
+        ])
+    );
+    assert_eq!(ev.users_scanned, 1);
+}
+
+#[test]
+fn scoped_run_with_several_users_and_unknown_names() {
+    let inv = everything_wrong();
+    let ev = evaluate(&inv, &AuditPolicy::default(), &only(&["alice", "robot", "nobody"]), now());
+    let users: BTreeSet<&str> = ev.findings.iter().filter_map(|f| f.user.as_deref()).collect();
+    assert_eq!(users, BTreeSet::from(["alice", "robot"]));
+    assert!(ev.findings.iter().all(|f| f.user.is_some()));
+    assert_eq!(ev.users_scanned, 2);
+
+    let ev = evaluate(&inv, &AuditPolicy::default(), &only(&[]), now());
+    assert_clean(&ev);
+    assert_eq!(ev.users_scanned, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn findings_come_worst_first_then_by_check_user_and_slot() {
+    let ev = run(&everything_wrong());
+    for pair in ev.findings.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let key = |f: &Finding| (std::cmp::Reverse(f.severity), f.check, f.user.clone(), f.key_slot);
+        assert!(key(a) <= key(b), "{a:#?} before {b:#?}");
+    }
+    assert_eq!(ev.findings[0].severity, keywarden_core::Severity::Critical);
+}
+
+#[test]
+fn evaluation_is_a_pure_function_of_its_inputs() {
+    let inv = everything_wrong();
+    let a = run(&inv);
+    let b = run(&inv);
+    assert_eq!(a.findings, b.findings);
+    assert_eq!(a.statuses, b.statuses);
+    // A later `now` ages everything: a key fine today is flagged in 100 days.
+    let inv = inventory(vec![api_user("robot")]);
+    assert_clean(&run(&inv));
+    let later = evaluate(&inv, &AuditPolicy::default(), &UserScope::All, now() + Duration::days(100));
+    assert!(fired(&later).contains(&CheckId::AccessKeyNotRotated));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live reads
+// ---------------------------------------------------------------------------------------------
+
+fn live_key(id: &str, created: DateTime<Utc>, active: bool) -> AccessKeyMeta {
+    AccessKeyMeta { access_key_id: id.into(), active, created }
+}
+
+/// robot: two active keys, both too old (and two_active_access_keys, which has no slot).
+fn two_old_keys() -> Evaluation {
+    run(&inventory(vec![with(api_user("robot"), |r| {
+        r.keys[0] = active_key(1, days_ago(200), at(days_ago(1)));
+        r.keys[1] = active_key(2, days_ago(100), at(days_ago(1)));
+    })]))
+}
+
+#[test]
+fn live_request_asks_for_keys_of_key_findings_and_login_profiles_of_unused_passwords() {
+    let ev = run(&everything_wrong());
+    let req = live_request(&ev.findings);
+    assert_eq!(req.access_keys_for, BTreeSet::from(["alice".to_string(), "robot".to_string()]));
+    assert_eq!(req.login_profile_for, BTreeSet::from(["alice".to_string()]));
+    assert!(!req.is_empty());
+
+    // Findings without a key or a password (and account findings) need no live read.
+    let mut inv = inventory(vec![console_user("alice")]);
+    user_mut(&mut inv, "alice").groups.clear();
+    inv.password_policy = Ok(None);
+    let ev = run(&inv);
+    assert_eq!(ev.findings.len(), 2);
+    assert!(live_request(&ev.findings).is_empty());
+    assert!(live_request(&[]).is_empty());
+}
+
+#[test]
+fn live_key_ids_are_attached_by_matching_creation_time() {
+    let mut ev = two_old_keys();
+    let live = LiveDetails {
+        access_keys: BTreeMap::from([(
+            "robot".to_string(),
+            Ok(vec![live_key("AKIAOLDER", days_ago(200), true), live_key("AKIANEWER", days_ago(100), true)]),
+        )]),
+        login_profiles: BTreeMap::new(),
+    };
+    apply_live(&mut ev, &live);
+    let ids: BTreeMap<u8, Option<&str>> = of(&ev, CheckId::AccessKeyNotRotated)
+        .iter()
+        .map(|f| (f.key_slot.expect("key finding"), f.access_key_id.as_deref()))
+        .collect();
+    assert_eq!(ids, BTreeMap::from([(1, Some("AKIAOLDER")), (2, Some("AKIANEWER"))]));
+    assert_eq!(single_of(&ev, CheckId::TwoActiveAccessKeys).access_key_id, None);
+    assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+}
+
+#[test]
+fn finding_about_a_key_that_no_longer_exists_is_dropped_with_a_warning() {
+    let mut ev = two_old_keys();
+    // Slot 1's key was deleted since the report; a brand new key took its place.
+    let live = LiveDetails {
+        access_keys: BTreeMap::from([(
+            "robot".to_string(),
+            Ok(vec![live_key("AKIANEWER", days_ago(100), true), live_key("AKIAFRESH", now(), true)]),
+        )]),
+        login_profiles: BTreeMap::new(),
+    };
+    apply_live(&mut ev, &live);
+    let left = of(&ev, CheckId::AccessKeyNotRotated);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].key_slot, Some(2));
+    assert_eq!(left[0].access_key_id.as_deref(), Some("AKIANEWER"));
+    assert_eq!(ev.warnings.len(), 1, "{:?}", ev.warnings);
+    let w = &ev.warnings[0];
+    assert!(w.contains("access_key_not_rotated") && w.contains("robot") && w.contains("no longer exists"));
+}
+
+#[test]
+fn failed_or_missing_live_read_keeps_the_finding() {
+    for live in [
+        LiveDetails {
+            access_keys: BTreeMap::from([("robot".to_string(), Err(failure("iam:ListAccessKeys")))]),
+            login_profiles: BTreeMap::new(),
+        },
+        LiveDetails::default(),
+    ] {
+        let mut ev = two_old_keys();
+        let before = ev.findings.clone();
+        apply_live(&mut ev, &live);
+        assert_eq!(ev.findings, before);
+        assert!(ev.findings.iter().all(|f| f.access_key_id.is_none()));
+        assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+    }
+}
+
+#[test]
+fn ambiguous_live_match_keeps_the_finding_without_an_id() {
+    let mut ev = two_old_keys();
+    let live = LiveDetails {
+        access_keys: BTreeMap::from([(
+            "robot".to_string(),
+            Ok(vec![
+                live_key("AKIAONE", days_ago(200), true),
+                live_key("AKIATWO", days_ago(200), true),
+                live_key("AKIANEWER", days_ago(100), true),
+            ]),
+        )]),
+        login_profiles: BTreeMap::new(),
+    };
+    apply_live(&mut ev, &live);
+    let by_slot: BTreeMap<u8, Option<&str>> = of(&ev, CheckId::AccessKeyNotRotated)
+        .iter()
+        .map(|f| (f.key_slot.expect("key finding"), f.access_key_id.as_deref()))
+        .collect();
+    assert_eq!(by_slot, BTreeMap::from([(1, None), (2, Some("AKIANEWER"))]));
+}
+
+#[test]
+fn unused_password_finding_depends_on_the_live_login_profile() {
+    let base = || run(&violation(CheckId::ConsolePasswordUnused));
+    let profiles = |state: Result<bool, ReadFailure>| LiveDetails {
+        access_keys: BTreeMap::new(),
+        login_profiles: BTreeMap::from([("alice".to_string(), state)]),
+    };
+
+    // Login profile gone since the report: dropped with a warning.
+    let mut ev = base();
+    apply_live(&mut ev, &profiles(Ok(false)));
+    assert_clean(&ev);
+    assert_eq!(ev.warnings.len(), 1, "{:?}", ev.warnings);
+    assert!(ev.warnings[0].contains("alice") && ev.warnings[0].contains("console_password_unused"));
+
+    // Still there, or the read failed: kept.
+    for state in [Ok(true), Err(failure("iam:GetLoginProfile"))] {
+        let mut ev = base();
+        apply_live(&mut ev, &profiles(state));
+        single(&ev, CheckId::ConsolePasswordUnused);
+        assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+    }
+}
+
+#[test]
+fn login_profile_gone_does_not_drop_other_findings_of_the_user() {
+    let mut ev = run(&inventory(vec![with(console_user("alice"), |r| {
+        r.mfa_active = false;
+        r.password_last_used = at(days_ago(60));
+    })]));
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::ConsoleUserWithoutMfa, CheckId::ConsolePasswordUnused]));
+    let live = LiveDetails {
+        access_keys: BTreeMap::new(),
+        login_profiles: BTreeMap::from([("alice".to_string(), Ok(false))]),
+    };
+    apply_live(&mut ev, &live);
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::ConsoleUserWithoutMfa]));
+}
+
+#[test]
+fn inactive_key_finding_gets_the_id_of_the_inactive_live_key() {
+    let mut ev = run(&inactive(200, at(days_ago(100))));
+    let live = LiveDetails {
+        access_keys: BTreeMap::from([(
+            "robot".to_string(),
+            Ok(vec![
+                live_key("AKIAACTIVE", days_ago(10), true),
+                live_key("AKIADORMANT", days_ago(200), false),
+            ]),
+        )]),
+        login_profiles: BTreeMap::new(),
+    };
+    apply_live(&mut ev, &live);
+    let f = single(&ev, CheckId::InactiveAccessKeyLingering);
+    assert_eq!(f.access_key_id.as_deref(), Some("AKIADORMANT"));
+    assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
+}
