@@ -14,6 +14,8 @@ pub mod catalogue;
 pub mod checks;
 pub mod config;
 pub mod credential_report;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod model;
 pub mod ports;
 pub mod report;

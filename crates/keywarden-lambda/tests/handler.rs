@@ -1,0 +1,219 @@
+//! The invocation flow against in-memory ports: what the handler does with each kind of
+//! event, with read failures, with notification failures and with bad requests.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use keywarden_core::credential_report::CredentialReport;
+use keywarden_core::mock::{MockDirectory, MockNotifier};
+use keywarden_core::model::{AccessKeyMeta, AccountSummary, Authorization, LiveDetails, UserDetail};
+use keywarden_core::ports::NotifyError;
+use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report};
+use keywarden_lambda::app::App;
+use keywarden_lambda::error::HandlerError;
+use serde_json::{json, Value};
+
+const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).single().expect("valid date")
+}
+
+/// alice: console user without MFA and a 120-day-old never-used key; bob: compliant API user.
+fn inventory() -> Inventory {
+    let csv = format!(
+        "{HEADER}\n\
+alice,arn:aws:iam::123456789012:user/alice,2026-01-01T00:00:00+00:00,true,2026-05-30T00:00:00+00:00,2026-01-01T00:00:00+00:00,N/A,false,true,2026-02-01T12:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2026-05-20T00:00:00+00:00,2026-05-31T00:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+    );
+    let report = CredentialReport::parse(csv.as_bytes(), now()).expect("fixture report");
+    let mut auth = Authorization::default();
+    for name in ["alice", "bob"] {
+        auth.users.insert(
+            name.into(),
+            UserDetail {
+                name: name.into(),
+                arn: format!("arn:aws:iam::123456789012:user/{name}"),
+                path: "/".into(),
+                groups: ["SelfEdit".to_string()].into_iter().collect(),
+                ..Default::default()
+            },
+        );
+    }
+    Inventory {
+        account_id: Ok("123456789012".into()),
+        credential_report: Ok(report),
+        authorization: Ok(auth),
+        virtual_mfa_devices: Ok(vec![]),
+        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
+        password_policy: Ok(None),
+    }
+}
+
+fn live() -> LiveDetails {
+    let created = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).single().expect("valid date");
+    let mut live = LiveDetails::default();
+    live.access_keys.insert(
+        "alice".into(),
+        Ok(vec![AccessKeyMeta { access_key_id: "AKIAALICE0000001".into(), active: true, created }]),
+    );
+    live
+}
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config")
+}
+
+fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockNotifier> {
+    App { config: config(&[]), directory: MockDirectory::new(inventory(), live()), notifier }
+}
+
+async fn invoke(app: &App<MockDirectory, MockNotifier>, event: Value) -> Result<Report, HandlerError> {
+    let raw = app.handle(event, "req-1", now()).await?;
+    Ok(serde_json::from_str(raw.get()).expect("the response is a report"))
+}
+
+fn scheduled() -> Value {
+    serde_json::from_str(include_str!("../../../events/scheduled.json")).expect("fixture")
+}
+
+fn keys(report: &Report) -> Vec<(CheckId, Option<String>, Option<u8>)> {
+    report.findings.iter().map(|f| (f.check, f.user.clone(), f.key_slot)).collect()
+}
+
+#[tokio::test]
+async fn on_demand_audit_reports_findings_with_key_ids_and_does_not_notify() {
+    let app = app(Some(MockNotifier::default()));
+    let report = invoke(&app, json!({"action": "audit", "notify": false})).await.expect("report");
+    assert_eq!(report.run_id, "req-1");
+    assert_eq!(report.account_id, "123456789012");
+    assert_eq!(report.data_as_of, Some(now()));
+    let mut got = keys(&report);
+    got.sort();
+    let mut want = vec![
+        (CheckId::ConsoleUserWithoutMfa, Some("alice".to_string()), None),
+        (CheckId::AccessKeyNotRotated, Some("alice".to_string()), Some(1)),
+        (CheckId::AccessKeyUnused, Some("alice".to_string()), Some(1)),
+        (CheckId::PasswordPolicyWeak, None, None),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    for f in report.findings.iter().filter(|f| f.key_slot.is_some()) {
+        assert_eq!(f.access_key_id.as_deref(), Some("AKIAALICE0000001"));
+    }
+    assert!(report.errors.is_empty());
+    assert!(app.notifier.as_ref().expect("notifier").published().is_empty(), "notify:false must not publish");
+    // Key ids are read live only for the user with key findings.
+    let reqs = app.directory.live_requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].access_keys_for.iter().collect::<Vec<_>>(), ["alice"]);
+}
+
+#[tokio::test]
+async fn scheduled_run_publishes_one_summary() {
+    let app = app(Some(MockNotifier::default()));
+    let report = invoke(&app, scheduled()).await.expect("report");
+    let published = app.notifier.as_ref().expect("notifier").published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].summary, report.summary);
+}
+
+#[tokio::test]
+async fn scheduled_run_without_topic_warns_that_nobody_was_alerted() {
+    let app = app(None);
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert!(report.warnings.iter().any(|w| w.contains("TOPIC_ARN")), "{:?}", report.warnings);
+}
+
+#[tokio::test]
+async fn notify_without_topic_is_refused_before_reading_anything() {
+    let app = app(None);
+    let err = invoke(&app, json!({"action": "audit", "notify": true})).await.expect_err("no topic");
+    assert!(err.to_string().contains("TOPIC_ARN"), "{err}");
+    assert_eq!(app.directory.collects(), 0);
+}
+
+#[tokio::test]
+async fn malformed_events_are_refused_before_reading_anything() {
+    let app = app(None);
+    for event in [json!({"action": "audit", "userz": ["alice"]}), json!("audit"), json!({"action": "rotate"})]
+    {
+        let err = invoke(&app, event.clone()).await.expect_err("refused");
+        assert!(matches!(err, HandlerError::BadRequest(_)), "{event}: {err}");
+    }
+    assert_eq!(app.directory.collects(), 0);
+}
+
+#[tokio::test]
+async fn unknown_users_are_an_error_naming_them() {
+    let app = app(None);
+    let err =
+        invoke(&app, json!({"action": "audit", "users": ["alice", "mallory"]})).await.expect_err("unknown");
+    assert!(matches!(&err, HandlerError::UnknownUsers(u) if u == &["mallory".to_string()]), "{err}");
+    assert!(err.to_string().contains("mallory"));
+}
+
+#[tokio::test]
+async fn scoped_run_reports_only_the_named_users() {
+    let app = app(None);
+    let report = invoke(&app, json!({"action": "audit", "users": ["bob"]})).await.expect("report");
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.summary.users_scanned, 1);
+    assert_eq!(report.summary.checks[&CheckId::PasswordPolicyWeak].status, "skipped");
+}
+
+#[tokio::test]
+async fn a_publish_failure_is_reported_and_keeps_the_audit() {
+    let app = app(Some(MockNotifier::failing(NotifyError {
+        code: Some("AuthorizationError".into()),
+        message: "not allowed to publish".into(),
+    })));
+    let report =
+        invoke(&app, json!({"action": "audit", "notify": true})).await.expect("report despite failure");
+    assert!(!report.findings.is_empty());
+    let e = report.errors.iter().find(|e| e.operation == "sns:Publish").expect("publish error in report");
+    assert_eq!(e.code.as_deref(), Some("AuthorizationError"));
+}
+
+#[tokio::test]
+async fn read_failures_become_errors_and_unknown_checks() {
+    let mut inv = inventory();
+    inv.credential_report =
+        Err(ReadFailure::new("iam:GetCredentialReport", Some("AccessDenied".into()), "denied"));
+    let app: App<MockDirectory, MockNotifier> =
+        App { config: config(&[]), directory: MockDirectory::new(inv, live()), notifier: None };
+    let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].code.as_deref(), Some("AccessDenied"));
+    assert_eq!(report.data_as_of, None);
+    for check in [CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated, CheckId::AccessKeyUnused] {
+        assert_eq!(report.summary.checks[&check].status, "unknown", "{check}");
+    }
+    assert!(report.findings.iter().all(|f| f.check == CheckId::PasswordPolicyWeak));
+}
+
+#[tokio::test]
+async fn api_calls_are_counted_per_invocation() {
+    let app = app(None);
+    let first = invoke(&app, json!({"action": "audit"})).await.expect("first");
+    let second = invoke(&app, json!({"action": "audit"})).await.expect("second");
+    assert_eq!(first.summary.api_calls, second.summary.api_calls);
+    assert_eq!(second.summary.api_calls.get("mock:Collect"), Some(&1));
+}
+
+#[tokio::test]
+async fn exempt_group_from_config_marks_findings_exempted() {
+    let app: App<MockDirectory, MockNotifier> = App {
+        config: config(&[("EXEMPT_GROUPS", "SelfEdit")]),
+        directory: MockDirectory::new(inventory(), live()),
+        notifier: None,
+    };
+    let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
+    let alice: Vec<_> = report.findings.iter().filter(|f| f.user.as_deref() == Some("alice")).collect();
+    assert!(!alice.is_empty());
+    assert!(alice
+        .iter()
+        .all(|f| f.exempted && f.exemption.as_deref() == Some("member of exempt group SelfEdit")));
+    assert_eq!(report.summary.findings, 1, "only the account-level finding stays open");
+}
