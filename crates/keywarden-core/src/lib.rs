@@ -19,6 +19,7 @@ pub mod mock;
 pub mod model;
 pub mod ports;
 pub mod report;
+pub mod rotation;
 
 pub use catalogue::{CheckId, Severity};
 pub use checks::{evaluate, UserScope};
