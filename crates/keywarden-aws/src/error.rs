@@ -5,7 +5,7 @@
 //! travels into the report as [`ReadFailure::code`].
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
+use keywarden_core::model::error_chain;
 use keywarden_core::ReadFailure;
 use thiserror::Error;
 
@@ -42,7 +42,7 @@ impl AwsError {
                     message: e.message().unwrap_or("no message").to_string(),
                 }
             }
-            other => AwsError::Transport { operation, message: DisplayErrorContext(other).to_string() },
+            other => AwsError::Transport { operation, message: error_chain(other) },
         }
     }
 

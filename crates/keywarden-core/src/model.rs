@@ -41,6 +41,21 @@ impl std::fmt::Display for ReadFailure {
     }
 }
 
+/// `dispatch failure: io error: Connection refused (os error 111)`: each cause once, without
+/// the Debug dump the SDK's own context printer appends, so it reads well in a report.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
 /// Everything the checks read, gathered once per run.
 #[derive(Debug, Clone)]
 pub struct Inventory {

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
+use keywarden_core::model::error_chain;
 use keywarden_core::ports::{Notifier, NotifyError};
 use keywarden_core::{Report, Severity};
 
@@ -125,10 +126,7 @@ impl Notifier for SnsNotifier {
             .message_attributes("account", attribute(&report.account_id)?)
             .send()
             .await
-            .map_err(|e| NotifyError {
-                code: e.code().map(str::to_string),
-                message: aws_sdk_sns::error::DisplayErrorContext(&e).to_string(),
-            })?;
+            .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }

@@ -1,0 +1,78 @@
+# keywarden: developer entry points.
+#
+#   make venv    local AWS (moto) and cargo-lambda in $(VENV)
+#   make build   build the workspace
+#   make lint    rustfmt check and clippy with warnings as errors
+#   make test    every test, the end-to-end ones included (moto + cargo lambda)
+#   make demo    audit a seeded local account with the real function and print the report
+#   make clean   remove build output and out/
+#
+# Variables: VENV (default .venv; CI points it at a cache), CARGO_TARGET_DIR (honoured by
+# cargo as usual), NEXTEST_PROFILE (default, or ci).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+VENV_BIN := $(abspath $(VENV))/bin
+# moto_server and cargo-lambda come from the venv, before anything else on PATH.
+export PATH := $(VENV_BIN):$(PATH)
+
+CARGO ?= cargo
+CARGO_FLAGS ?= --locked
+NEXTEST_PROFILE ?= default
+
+# Versions the end-to-end tests are known to work with.
+MOTO_VERSION ?= 5.2.5
+CARGO_LAMBDA_VERSION ?= 1.9.2
+ZIGLANG_VERSION ?= 0.17.1
+
+# Where Debian's libfaketime package puts the library (any architecture).
+FAKETIME_LIBS := $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1) $(KEYWARDEN_LIBFAKETIME)
+
+.PHONY: help venv check-faketime nextest build lint test demo clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+venv:
+	@if [ ! -x "$(VENV_BIN)/moto_server" ] || [ ! -x "$(VENV_BIN)/cargo-lambda" ]; then \
+	  echo "creating $(VENV) with moto[server] $(MOTO_VERSION), cargo-lambda $(CARGO_LAMBDA_VERSION), ziglang $(ZIGLANG_VERSION)"; \
+	  python3 -m venv "$(VENV)"; \
+	  "$(VENV_BIN)/pip" install --quiet --disable-pip-version-check \
+	    'moto[server]==$(MOTO_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' 'ziglang==$(ZIGLANG_VERSION)'; \
+	fi
+	@"$(VENV_BIN)/moto_server" --help >/dev/null
+	@"$(VENV_BIN)/cargo-lambda" lambda --help >/dev/null
+
+check-faketime:
+	@if [ -z "$(strip $(FAKETIME_LIBS))" ]; then \
+	  echo "libfaketime is missing (the end-to-end tests move moto's clock with it)."; \
+	  echo "Install it with:  sudo apt-get install -y faketime"; \
+	  exit 1; \
+	fi
+
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+
+build:
+	$(CARGO) build --workspace $(CARGO_FLAGS)
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
+
+# The function binary is built first, exactly as `cargo lambda watch` runs it, so the
+# end-to-end tests' watches start it at once; nextest then builds the test binaries once.
+test: venv check-faketime nextest
+	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
+	$(CARGO) nextest run --workspace $(CARGO_FLAGS) --profile $(NEXTEST_PROFILE)
+
+demo: venv check-faketime
+	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
+	$(CARGO) run $(CARGO_FLAGS) --quiet -p keywarden-e2e --bin demo
+
+clean:
+	$(CARGO) clean
+	rm -rf out

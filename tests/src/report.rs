@@ -1,0 +1,272 @@
+//! Reading the report the function returns (plain JSON, read by field name as any consumer
+//! would) and checking that its summary agrees with its findings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::scenario::Expected;
+
+/// The check ids of the catalogue, in the report's spelling.
+pub const ALL_CHECKS: [&str; 14] = [
+    "root_mfa_disabled",
+    "root_access_key_present",
+    "console_user_without_mfa",
+    "user_without_mfa",
+    "access_key_not_rotated",
+    "access_key_unused",
+    "console_password_unused",
+    "two_active_access_keys",
+    "access_key_created_at_setup",
+    "inactive_access_key_lingering",
+    "user_has_direct_policies",
+    "user_in_no_group",
+    "virtual_mfa_unassigned",
+    "password_policy_weak",
+];
+
+/// The checks about the account as a whole (skipped in a run scoped to users).
+pub const ACCOUNT_CHECKS: [&str; 4] =
+    ["root_mfa_disabled", "root_access_key_present", "virtual_mfa_unassigned", "password_policy_weak"];
+
+/// The report's `findings` array.
+pub fn findings(report: &Value) -> &Vec<Value> {
+    report["findings"].as_array().unwrap_or_else(|| panic!("report has no findings array: {report:#}"))
+}
+
+/// A finding's identity and exemption flag, for comparing with a scenario's expectations.
+pub fn identity(finding: &Value) -> Expected {
+    Expected {
+        check: finding["check"].as_str().unwrap_or_else(|| panic!("finding without check: {finding}")).into(),
+        user: finding["user"].as_str().map(Into::into),
+        key_slot: finding["key_slot"].as_u64().map(|s| u8::try_from(s).expect("key slot is 1 or 2")),
+        exempted: finding["exempted"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("finding without exempted: {finding}")),
+    }
+}
+
+/// The findings of a report as a set of identities.
+pub fn finding_set(report: &Value) -> BTreeSet<Expected> {
+    findings(report).iter().map(identity).collect()
+}
+
+/// Asserts that two finding sets are equal, listing what is missing and what is extra.
+pub fn assert_same_findings(actual: &BTreeSet<Expected>, expected: &BTreeSet<Expected>, report: &Value) {
+    let missing: Vec<String> = expected.difference(actual).map(|e| format!("  - {e}")).collect();
+    let extra: Vec<String> = actual.difference(expected).map(|e| format!("  + {e}")).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "findings differ from the scenario's\nmissing:\n{}\nextra:\n{}\nreport findings:\n{}",
+        missing.join("\n"),
+        extra.join("\n"),
+        serde_json::to_string_pretty(&report["findings"]).unwrap_or_default()
+    );
+}
+
+/// The status (`pass`, `fail`, `unknown`, `skipped`) of every check in the summary.
+pub fn check_statuses(report: &Value) -> BTreeMap<String, String> {
+    let checks = report["summary"]["checks"]
+        .as_object()
+        .unwrap_or_else(|| panic!("summary has no checks object: {:#}", report["summary"]));
+    checks
+        .iter()
+        .map(|(id, c)| {
+            (
+                id.clone(),
+                c["status"].as_str().unwrap_or_else(|| panic!("check {id} has no status")).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn count(value: &Value, what: &str) -> u64 {
+    value.as_u64().unwrap_or_else(|| panic!("{what} is not a count: {value}"))
+}
+
+/// Asserts that the summary is what the findings say: open and exempted counts, counts by
+/// severity and by check, each check's findings, exempted and status, the worst severity,
+/// and that the API-call total is the sum of the per-operation counts.
+pub fn assert_summary_consistent(report: &Value) {
+    let all = findings(report);
+    let summary = &report["summary"];
+    let open: Vec<&Value> = all.iter().filter(|f| f["exempted"] == Value::Bool(false)).collect();
+    let exempted = all.len() - open.len();
+    assert_eq!(count(&summary["findings"], "summary.findings"), open.len() as u64, "summary.findings");
+    assert_eq!(count(&summary["exempted"], "summary.exempted"), exempted as u64, "summary.exempted");
+    assert_eq!(count(&report["findings_omitted"], "findings_omitted"), 0, "no finding may be omitted here");
+
+    let mut by_severity: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_check: BTreeMap<String, u64> = BTreeMap::new();
+    let mut exempted_by_check: BTreeMap<String, u64> = BTreeMap::new();
+    for f in all {
+        let check = f["check"].as_str().unwrap_or_default().to_string();
+        if f["exempted"] == Value::Bool(true) {
+            *exempted_by_check.entry(check).or_default() += 1;
+        } else {
+            *by_severity.entry(f["severity"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+            *by_check.entry(check).or_default() += 1;
+        }
+    }
+    for (severity, n) in summary["by_severity"].as_object().expect("summary.by_severity is an object") {
+        assert_eq!(
+            count(n, severity),
+            by_severity.get(severity).copied().unwrap_or(0),
+            "by_severity.{severity}"
+        );
+    }
+    for severity in by_severity.keys() {
+        assert!(summary["by_severity"].get(severity).is_some(), "by_severity lacks {severity}");
+    }
+    let reported_by_check: BTreeMap<String, u64> = summary["by_check"]
+        .as_object()
+        .expect("summary.by_check is an object")
+        .iter()
+        .map(|(k, v)| (k.clone(), count(v, k)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(reported_by_check, by_check, "summary.by_check");
+
+    let checks = summary["checks"].as_object().expect("summary.checks is an object");
+    let ids: BTreeSet<&str> = checks.keys().map(String::as_str).collect();
+    assert_eq!(ids, ALL_CHECKS.into_iter().collect(), "summary.checks lists every check of the catalogue");
+    for (id, c) in checks {
+        let open_n = by_check.get(id).copied().unwrap_or(0);
+        assert_eq!(count(&c["findings"], id), open_n, "checks.{id}.findings");
+        assert_eq!(
+            count(&c["exempted"], id),
+            exempted_by_check.get(id).copied().unwrap_or(0),
+            "checks.{id}.exempted"
+        );
+        let status = c["status"].as_str().unwrap_or_default();
+        match status {
+            "pass" => assert_eq!(open_n, 0, "check {id} passes with open findings"),
+            "fail" => assert!(open_n > 0, "check {id} fails without open findings"),
+            "unknown" | "skipped" => {
+                assert_eq!(open_n + exempted_by_check.get(id).copied().unwrap_or(0), 0, "{id} is {status}");
+                assert!(
+                    c["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                    "{id} is {status} without a reason"
+                );
+            }
+            other => panic!("check {id} has unknown status {other:?}"),
+        }
+    }
+
+    let order = ["info", "low", "medium", "high", "critical"];
+    let worst = open
+        .iter()
+        .filter_map(|f| f["severity"].as_str())
+        .max_by_key(|s| order.iter().position(|o| o == s).unwrap_or(0));
+    assert_eq!(summary["worst"].as_str(), worst, "summary.worst");
+
+    let calls = summary["api_calls"].as_object().expect("summary.api_calls is an object");
+    let sum: u64 = calls.iter().map(|(k, v)| count(v, k)).sum();
+    assert_eq!(count(&summary["api_calls_total"], "api_calls_total"), sum, "api_calls_total");
+}
+
+/// A readable summary of a report: findings grouped by severity, counts and API calls.
+pub fn render(report: &Value) -> String {
+    let mut out = String::new();
+    let s = &report["summary"];
+    let _ = writeln!(
+        out,
+        "keywarden report {}  account {}  mode {}  generated {}  data as of {}",
+        report["run_id"].as_str().unwrap_or("?"),
+        report["account_id"].as_str().unwrap_or("?"),
+        report["mode"].as_str().unwrap_or("?"),
+        report["generated_at"].as_str().unwrap_or("?"),
+        report["data_as_of"].as_str().unwrap_or("unknown"),
+    );
+    let _ = writeln!(
+        out,
+        "users scanned {}  open findings {}  exempted {}  worst {}\n",
+        s["users_scanned"],
+        s["findings"],
+        s["exempted"],
+        s["worst"].as_str().unwrap_or("none")
+    );
+
+    let rows: Vec<[String; 5]> = findings(report)
+        .iter()
+        .map(|f| {
+            let key = match (f["access_key_id"].as_str(), f["key_slot"].as_u64()) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(slot)) => format!("slot {slot}"),
+                _ => String::new(),
+            };
+            let mut message = f["message"].as_str().unwrap_or_default().to_string();
+            if f["exempted"] == Value::Bool(true) {
+                message = format!("[exempted: {}] {message}", f["exemption"].as_str().unwrap_or("?"));
+            }
+            [
+                f["severity"].as_str().unwrap_or("?").to_string(),
+                f["check"].as_str().unwrap_or("?").to_string(),
+                f["user"].as_str().unwrap_or(f["resource"].as_str().unwrap_or("")).to_string(),
+                key,
+                message,
+            ]
+        })
+        .collect();
+    let headers = ["SEVERITY", "CHECK", "USER / RESOURCE", "KEY", "MESSAGE"];
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row).take(4) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| -> String {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i < 4 {
+                let _ = write!(l, "{cell:<w$}  ", w = widths[i]);
+            } else {
+                l.push_str(cell);
+            }
+        }
+        l.trim_end().to_string()
+    };
+    for severity in ["critical", "high", "medium", "low", "info"] {
+        let group: Vec<&[String; 5]> = rows.iter().filter(|r| r[0] == severity).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "== {} ({}) ==", severity.to_uppercase(), group.len());
+        let _ = writeln!(out, "{}", line(headers));
+        for r in group {
+            let _ = writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+        }
+        let _ = writeln!(out);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "no findings\n");
+    }
+
+    let _ = writeln!(out, "checks:");
+    if let Some(checks) = s["checks"].as_object() {
+        for (id, c) in checks {
+            let _ = writeln!(
+                out,
+                "  {id:<32} {:<8} open {:<3} exempted {}{}",
+                c["status"].as_str().unwrap_or("?"),
+                c["findings"],
+                c["exempted"],
+                c["reason"].as_str().map(|r| format!("  ({r})")).unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(out, "\nAPI calls ({} in all):", s["api_calls_total"]);
+    if let Some(calls) = s["api_calls"].as_object() {
+        for (op, n) in calls {
+            let _ = writeln!(out, "  {op:<40} {n}");
+        }
+    }
+    for e in report["errors"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "ERROR {}: {} {}", e["operation"], e["code"], e["message"]);
+    }
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "warning: {}", w.as_str().unwrap_or_default());
+    }
+    out
+}
