@@ -5,6 +5,7 @@
 #   make lint    rustfmt check and clippy with warnings as errors
 #   make test    every test, the end-to-end ones included (moto + cargo lambda)
 #   make demo    audit a seeded local account with the real function and print the report
+#   make bench   wall time and peak memory of evaluating a 5,000-user account
 #   make clean   remove build output and out/
 #
 # Variables: VENV (default .venv; CI points it at a cache), CARGO_TARGET_DIR (honoured by
@@ -31,7 +32,7 @@ ZIGLANG_VERSION ?= 0.17.1
 # Where Debian's libfaketime package puts the library (any architecture).
 FAKETIME_LIBS := $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1) $(KEYWARDEN_LIBFAKETIME)
 
-.PHONY: help venv check-faketime nextest build lint test demo clean
+.PHONY: help venv check-faketime nextest build lint test demo bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -72,6 +73,9 @@ test: venv check-faketime nextest
 demo: venv check-faketime
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
 	$(CARGO) run $(CARGO_FLAGS) --quiet -p keywarden-e2e --bin demo
+
+bench:
+	$(CARGO) bench $(CARGO_FLAGS) -p keywarden-core --bench evaluate
 
 clean:
 	$(CARGO) clean
