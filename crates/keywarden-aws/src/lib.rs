@@ -10,10 +10,12 @@
 pub mod collector;
 pub mod counter;
 pub mod error;
+pub mod rotator;
 
 pub use collector::{CollectorOptions, IamDirectory};
 pub use counter::ApiCallCounter;
 pub use error::AwsError;
+pub use rotator::IamRotator;
 
 /// Builds the IAM and STS clients from a loaded SDK config, each with the call counter.
 pub fn clients(

@@ -51,6 +51,8 @@ pub enum DataSource {
     VirtualMfaDevices,
     AccountSummary,
     PasswordPolicy,
+    /// The live per-user reads of a rotation run (keys, last use, tags, stored secret).
+    LiveKeys,
 }
 
 /// Whether a check is about the account as a whole or about one user (and maybe one key).
@@ -77,6 +79,8 @@ pub enum CheckId {
     UserInNoGroup,
     VirtualMfaUnassigned,
     PasswordPolicyWeak,
+    RotationBlocked,
+    RotationHeldKeyInUse,
 }
 
 /// The fields of [`CheckMeta`] after its id, in order: one row of the catalogue table.
@@ -108,7 +112,7 @@ pub struct CheckMeta {
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 14] = [
+    pub const ALL: [CheckId; 16] = [
         CheckId::RootMfaDisabled,
         CheckId::RootAccessKeyPresent,
         CheckId::ConsoleUserWithoutMfa,
@@ -123,6 +127,8 @@ impl CheckId {
         CheckId::UserInNoGroup,
         CheckId::VirtualMfaUnassigned,
         CheckId::PasswordPolicyWeak,
+        CheckId::RotationBlocked,
+        CheckId::RotationHeldKeyInUse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +147,8 @@ impl CheckId {
             CheckId::UserInNoGroup => "user_in_no_group",
             CheckId::VirtualMfaUnassigned => "virtual_mfa_unassigned",
             CheckId::PasswordPolicyWeak => "password_policy_weak",
+            CheckId::RotationBlocked => "rotation_blocked",
+            CheckId::RotationHeldKeyInUse => "rotation_held_key_in_use",
         }
     }
 
@@ -286,6 +294,26 @@ impl CheckId {
                 &["1.8", "1.9"],
                 &["IAM.7", "IAM.15", "IAM.16"],
                 &[PasswordPolicy],
+            ),
+            CheckId::RotationBlocked => (
+                "Key rotation blocked",
+                Severity::Medium,
+                Scope::User,
+                "A key is due for rotation but keywarden cannot rotate it without a human (two keys, an unknown key, a damaged record), so it keeps ageing.",
+                "Read the reason in the finding; usually delete the unused one of two keys, then let keywarden rotate.",
+                &["1.14"],
+                &["IAM.3"],
+                &[LiveKeys],
+            ),
+            CheckId::RotationHeldKeyInUse => (
+                "Old key still in use after rotation",
+                Severity::High,
+                Scope::User,
+                "keywarden created a new key, but the old one was still used at the end of the grace period; it stays active until the workload moves.",
+                "Move the workload to the new key stored in Secrets Manager (keywarden/<user>); keywarden deactivates the old key on the first run after it goes quiet.",
+                &["1.14"],
+                &["IAM.3"],
+                &[LiveKeys],
             ),
         };
         CheckMeta { id: self, title, severity, scope, rationale, remediation, cis, security_hub, reads }

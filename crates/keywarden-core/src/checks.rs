@@ -14,6 +14,7 @@ use crate::config::AuditPolicy;
 use crate::credential_report::{CredentialRow, KeySlot, ReportTime};
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::report::Finding;
+use crate::rotation::{RotationState, ROTATION_TAG};
 
 /// The user tag that exempts a user from checks: a check id, several separated by spaces
 /// or `/`, or `all`. (IAM tag values allow no comma.)
@@ -80,6 +81,7 @@ fn source_failure(inv: &Inventory, source: DataSource) -> Option<&ReadFailure> {
         DataSource::VirtualMfaDevices => inv.virtual_mfa_devices.as_ref().err(),
         DataSource::AccountSummary => inv.account_summary.as_ref().err(),
         DataSource::PasswordPolicy => inv.password_policy.as_ref().err(),
+        DataSource::LiveKeys => None,
     }
 }
 
@@ -98,6 +100,11 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
 
     for check in CheckId::ALL {
         let meta = check.meta();
+        if meta.reads.contains(&DataSource::LiveKeys) {
+            // Judged by the rotation step, which marks them evaluated when it runs.
+            ev.statuses.insert(check, CheckStatus::Skipped("rotation was not planned in this run".into()));
+            continue;
+        }
         if meta.scope == Scope::Account && *scope != UserScope::All {
             ev.statuses.insert(check, CheckStatus::Skipped("run is scoped to named users".into()));
             continue;
@@ -152,7 +159,12 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
     if let Ok(report) = &inv.credential_report {
         for row in report.users.iter().filter(|r| scope.includes(&r.user)) {
             scanned.insert(&row.user);
-            credential_checks(row, policy, now, &evaluated, &mut findings);
+            let rotating = rotation_in_progress(inv, &row.user);
+            let evaluated_here = |c: CheckId| {
+                // Two active keys are the point of keywarden's own grace period.
+                !(c == CheckId::TwoActiveAccessKeys && rotating) && evaluated(c)
+            };
+            credential_checks(row, policy, now, &evaluated_here, &mut findings);
         }
     }
     // User-level checks on group membership and attachments.
@@ -201,6 +213,33 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
     sort_findings(&mut findings);
     ev.findings = findings;
     ev
+}
+
+/// Whether keywarden's own rotation has both keys of the user active on purpose.
+fn rotation_in_progress(inv: &Inventory, user: &str) -> bool {
+    let Ok(auth) = &inv.authorization else { return false };
+    auth.users
+        .get(user)
+        .and_then(|u| u.tags.get(ROTATION_TAG))
+        .and_then(|v| RotationState::from_tag(v).ok())
+        .is_some_and(|s| matches!(s, RotationState::Grace { .. } | RotationState::Hold { .. }))
+}
+
+/// Why a user must not be rotated, if they are exempt: the `keywarden:exempt` tag (live
+/// tags preferred) naming `all` or `access_key_not_rotated`, or an exempt group.
+pub fn rotation_exemption(
+    tags: &std::collections::BTreeMap<String, String>,
+    groups: &BTreeSet<String>,
+    policy: &AuditPolicy,
+) -> Option<String> {
+    if let Some(group) = groups.iter().find(|g| policy.exempt_groups.contains(*g)) {
+        return Some(format!("member of exempt group {group}"));
+    }
+    let value = tags.get(EXEMPT_TAG)?;
+    value
+        .split(|c: char| c.is_whitespace() || c == '/')
+        .any(|w| w == "all" || w == CheckId::AccessKeyNotRotated.as_str())
+        .then(|| format!("tag {EXEMPT_TAG}={value}"))
 }
 
 /// Worst first, then by check, user and key slot, so reports diff cleanly between runs.

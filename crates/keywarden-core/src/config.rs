@@ -11,6 +11,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::rotation::RotationPolicy;
+
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("invalid configuration: {variable}={value:?}: {reason}")]
 pub struct ConfigError {
@@ -116,6 +118,12 @@ pub struct Config {
     pub report_max_bytes: usize,
     /// How long to wait for IAM to generate the credential report.
     pub credential_report_max_wait_secs: u64,
+    pub rotation: RotationPolicy,
+    /// Customer KMS key for the stored secrets; AWS's managed key when `None`.
+    pub secret_kms_key_id: Option<String>,
+    /// keywarden's own role, the only principal besides the key's owner allowed to touch a
+    /// stored secret. Derived from the caller identity when `None`.
+    pub role_arn: Option<String>,
 }
 
 /// Every variable the function reads, with its default and meaning: the README table is
@@ -141,6 +149,17 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "CREDENTIAL_REPORT_MAX_WAIT_SECONDS",
         "120",
         "how long to wait for IAM to generate the credential report",
+    ),
+    ("ROTATE_AFTER_DAYS", "90", "a key this old is rotated (must exceed `GRACE_DAYS` + `INACTIVE_DAYS`)"),
+    ("ROTATION_WARN_DAYS", "7", "warn this many days before a key is due"),
+    ("GRACE_DAYS", "7", "days the old and the new key both work"),
+    ("INACTIVE_DAYS", "7", "days the old key stays deactivated before it is deleted"),
+    ("IN_USE_HOURS", "24", "an old key used this recently at the end of grace is held, not deactivated"),
+    ("SECRET_KMS_KEY_ID", "(none)", "customer KMS key for the stored new keys; AWS managed key if unset"),
+    (
+        "KEYWARDEN_ROLE_ARN",
+        "(none)",
+        "keywarden's role, allowed besides the owner on stored secrets; from STS if unset",
     ),
 ];
 
@@ -227,7 +246,49 @@ impl Config {
             600,
         )?;
 
+        let rotate_after_days = days("ROTATE_AFTER_DAYS", 90, 3650)?;
+        let warn_days = days("ROTATION_WARN_DAYS", 7, 3650)?;
+        let grace_days = days("GRACE_DAYS", 7, 3650)?;
+        let inactive_days = days("INACTIVE_DAYS", 7, 3650)?;
+        let in_use_hours = number("IN_USE_HOURS", get("IN_USE_HOURS"), 24, 1, 24 * 30)?;
+        if rotate_after_days <= grace_days + inactive_days {
+            return Err(ConfigError {
+                variable: "ROTATE_AFTER_DAYS",
+                value: rotate_after_days.to_string(),
+                reason: format!(
+                    "must exceed GRACE_DAYS + INACTIVE_DAYS ({grace_days} + {inactive_days}), or a key would be due again before its rotation ends"
+                ),
+            });
+        }
+        if warn_days >= rotate_after_days {
+            return Err(ConfigError {
+                variable: "ROTATION_WARN_DAYS",
+                value: warn_days.to_string(),
+                reason: format!("must be less than ROTATE_AFTER_DAYS ({rotate_after_days})"),
+            });
+        }
+        let secret_kms_key_id = get("SECRET_KMS_KEY_ID");
+        let role_arn = match get("KEYWARDEN_ROLE_ARN") {
+            Some(v) if !(v.starts_with("arn:") && v.contains(":iam::") && v.contains(":role/")) => {
+                return Err(ConfigError {
+                    variable: "KEYWARDEN_ROLE_ARN",
+                    value: v,
+                    reason: "expected an IAM role ARN, arn:<partition>:iam::<account>:role/<name>".into(),
+                })
+            }
+            other => other,
+        };
+
         Ok(Config {
+            rotation: RotationPolicy {
+                rotate_after_days,
+                warn_days,
+                grace_days,
+                inactive_days,
+                in_use_hours,
+            },
+            secret_kms_key_id,
+            role_arn,
             audit: AuditPolicy {
                 max_key_age_days,
                 unused_days,
@@ -344,6 +405,23 @@ mod tests {
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn rotation_thresholds_are_validated_together() {
+        let c = parse(&[("ROTATE_AFTER_DAYS", "30"), ("GRACE_DAYS", "3"), ("INACTIVE_DAYS", "2")])
+            .expect("valid");
+        assert_eq!(c.rotation.rotate_after_days, 30);
+        assert_eq!(c.rotation.grace_days, 3);
+        let err = parse(&[("ROTATE_AFTER_DAYS", "10"), ("GRACE_DAYS", "7")]).expect_err("10 <= 7 + 7");
+        assert_eq!(err.variable, "ROTATE_AFTER_DAYS");
+        assert!(err.to_string().contains("GRACE_DAYS + INACTIVE_DAYS"), "{err}");
+        assert_eq!(parse(&[("GRACE_DAYS", "0")]).expect_err("zero").variable, "GRACE_DAYS");
+        assert_eq!(parse(&[("ROTATION_WARN_DAYS", "90")]).expect_err("warn").variable, "ROTATION_WARN_DAYS");
+        assert_eq!(
+            parse(&[("KEYWARDEN_ROLE_ARN", "keywarden")]).expect_err("arn").variable,
+            "KEYWARDEN_ROLE_ARN"
+        );
     }
 
     #[test]

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::model::{Inventory, LiveDetails, LiveRequest};
-use crate::ports::{Directory, Notifier, NotifyError};
-use crate::report::Report;
+use chrono::{DateTime, Utc};
+
+use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
+use crate::ports::{Directory, Executed, Notifier, NotifyError, Rotator};
+use crate::report::{Action, Report};
+use crate::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_TAG};
 
 /// A directory that answers from a fixed inventory and counts one call per read.
 #[derive(Debug)]
@@ -77,11 +80,16 @@ impl Directory for MockDirectory {
 pub struct MockNotifier {
     pub fail_with: Option<NotifyError>,
     published: Mutex<Vec<Report>>,
+    rotations: Mutex<Vec<Action>>,
 }
 
 impl MockNotifier {
     pub fn failing(error: NotifyError) -> Self {
-        Self { fail_with: Some(error), published: Mutex::new(Vec::new()) }
+        Self { fail_with: Some(error), ..Self::default() }
+    }
+
+    pub fn rotation_events(&self) -> Vec<Action> {
+        self.rotations.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn published(&self) -> Vec<Report> {
@@ -98,5 +106,111 @@ impl Notifier for MockNotifier {
             self.published.lock().map_err(|e| NotifyError { code: None, message: e.to_string() })?;
         published.push(report.clone());
         Ok(format!("mock-message-{}", published.len()))
+    }
+
+    async fn publish_rotation(&self, _account_id: &str, action: &Action) -> Result<String, NotifyError> {
+        if let Some(e) = &self.fail_with {
+            return Err(e.clone());
+        }
+        let mut events =
+            self.rotations.lock().map_err(|e| NotifyError { code: None, message: e.to_string() })?;
+        events.push(action.clone());
+        Ok(format!("mock-rotation-{}", events.len()))
+    }
+}
+
+/// An in-memory IAM for rotation: steps change its users as AWS would.
+#[derive(Debug, Default)]
+pub struct MockRotator {
+    users: Mutex<BTreeMap<String, LiveUser>>,
+    /// Steps (by name) that fail instead of running.
+    pub fail_steps: Vec<&'static str>,
+    executed: Mutex<Vec<(String, Step)>>,
+    next_key: AtomicU64,
+}
+
+impl MockRotator {
+    pub fn new(users: impl IntoIterator<Item = LiveUser>) -> Self {
+        Self {
+            users: Mutex::new(users.into_iter().map(|u| (u.user.clone(), u)).collect()),
+            ..Self::default()
+        }
+    }
+
+    pub fn user(&self, name: &str) -> Option<LiveUser> {
+        self.users.lock().ok().and_then(|u| u.get(name).cloned())
+    }
+
+    /// The steps carried out, in order.
+    pub fn executed(&self) -> Vec<(String, Step)> {
+        self.executed.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Rotator for MockRotator {
+    async fn read(&self, user: &str) -> Result<LiveUser, ReadFailure> {
+        self.user(user)
+            .ok_or_else(|| ReadFailure::new("iam:ListAccessKeys", Some("NoSuchEntity".into()), user))
+    }
+
+    async fn execute(
+        &self,
+        live: &LiveUser,
+        step: &Step,
+        now: DateTime<Utc>,
+    ) -> Result<Executed, ReadFailure> {
+        if self.fail_steps.contains(&step.name()) {
+            return Err(ReadFailure::new("mock:Execute", Some("InjectedFailure".into()), step.name()));
+        }
+        let mut users =
+            self.users.lock().map_err(|e| ReadFailure::new("mock:Execute", None, e.to_string()))?;
+        let u = users
+            .get_mut(&live.user)
+            .ok_or_else(|| ReadFailure::new("mock:Execute", None, "no such user"))?;
+        if let Ok(mut e) = self.executed.lock() {
+            e.push((live.user.clone(), step.clone()));
+        }
+        let mut out = Executed::default();
+        let set = |u: &mut LiveUser, s: Option<RotationState>| match s {
+            Some(s) => {
+                u.tags.insert(ROTATION_TAG.into(), s.to_tag());
+            }
+            None => {
+                u.tags.remove(ROTATION_TAG);
+            }
+        };
+        match step {
+            Step::Create { old } | Step::Recover { old, .. } => {
+                if let Step::Recover { unstored, .. } = step {
+                    u.keys.retain(|k| k.id != *unstored);
+                }
+                let id = format!("AKIAMOCK{:012}", self.next_key.fetch_add(1, Ordering::SeqCst));
+                u.keys.push(LiveKey { id: id.clone(), active: true, created: now, last_used: None });
+                u.stored_key_id = Some(id.clone());
+                u.secret_arn = Some(format!(
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:keywarden/{}",
+                    u.user
+                ));
+                set(u, Some(RotationState::Grace { old: old.clone(), new: id.clone(), at: now }));
+                out = Executed { new_key_id: Some(id), secret_arn: u.secret_arn.clone() };
+            }
+            Step::Resume { old, new } => {
+                set(u, Some(RotationState::Grace { old: old.clone(), new: new.clone(), at: now }))
+            }
+            Step::Hold { old, new, .. } => {
+                set(u, Some(RotationState::Hold { old: old.clone(), new: new.clone(), at: now }))
+            }
+            Step::Deactivate { old, new } => {
+                u.keys.iter_mut().filter(|k| k.id == *old).for_each(|k| k.active = false);
+                set(u, Some(RotationState::Inactive { old: old.clone(), new: new.clone(), at: now }));
+            }
+            Step::Delete { old, .. } => {
+                u.keys.retain(|k| k.id != *old);
+                set(u, None);
+            }
+            Step::Clear => set(u, None),
+            Step::None | Step::Warn { .. } | Step::Blocked { .. } => {}
+        }
+        Ok(out)
     }
 }

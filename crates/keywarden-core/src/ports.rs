@@ -9,8 +9,11 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::model::{Inventory, LiveDetails, LiveRequest};
-use crate::report::Report;
+use chrono::{DateTime, Utc};
+
+use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
+use crate::report::{Action, Report};
+use crate::rotation::{LiveUser, Step};
 
 /// Reads an account's IAM state.
 pub trait Directory {
@@ -38,4 +41,34 @@ pub struct NotifyError {
 pub trait Notifier {
     /// Publishes the report's summary; returns the message id.
     fn publish(&self, report: &Report) -> impl Future<Output = Result<String, NotifyError>> + Send;
+
+    /// Publishes one rotation event (started, held, deactivated, deleted, failed) on its own,
+    /// so a team can route them with a filter policy.
+    fn publish_rotation(
+        &self,
+        account_id: &str,
+        action: &Action,
+    ) -> impl Future<Output = Result<String, NotifyError>> + Send;
+}
+
+/// What a carried-out step produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Executed {
+    pub new_key_id: Option<String>,
+    pub secret_arn: Option<String>,
+}
+
+/// Changes credentials: the half of keywarden that must be the most careful.
+pub trait Rotator {
+    /// Reads one user's live keys, last use, tags and stored secret.
+    fn read(&self, user: &str) -> impl Future<Output = Result<LiveUser, ReadFailure>> + Send;
+
+    /// Carries out one planned step on the state `live` was read in. On failure nothing is
+    /// left that a later run cannot recover (see DESIGN §5); the error says what was undone.
+    fn execute(
+        &self,
+        live: &LiveUser,
+        step: &Step,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Executed, ReadFailure>> + Send;
 }

@@ -54,6 +54,34 @@ pub struct Report {
     pub findings_omitted: usize,
     pub errors: Vec<ReadFailure>,
     pub warnings: Vec<String>,
+    /// Rotation steps planned or taken in this run (empty when rotation did not run).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// What became of a planned rotation step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Dry run: this is what enforce mode would do.
+    Planned,
+    /// Nothing to change in AWS (a warning, or a rotation blocked on a human).
+    Noted,
+    Done,
+    Failed,
+}
+
+/// One rotation step for one user. Never carries a secret: key ids and the secret's ARN only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub user: String,
+    pub step: String,
+    pub reason: String,
+    pub status: ActionStatus,
+    pub old_key_id: Option<String>,
+    pub new_key_id: Option<String>,
+    pub secret_arn: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +176,7 @@ impl Report {
             findings_omitted: 0,
             errors,
             warnings: evaluation.warnings,
+            actions: Vec::new(),
         }
     }
 

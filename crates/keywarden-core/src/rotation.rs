@@ -21,6 +21,7 @@
 //!  DELETED (old key deleted, record cleared)
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -154,6 +155,56 @@ fn is_key_id(s: &str) -> bool {
     (16..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// One user's state as read live just before planning: never the credential report's
+/// hours-old view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveUser {
+    pub user: String,
+    pub arn: String,
+    pub keys: Vec<LiveKey>,
+    pub tags: BTreeMap<String, String>,
+    /// The access key id that the user's stored secret holds, if there is a secret.
+    pub stored_key_id: Option<String>,
+    pub secret_arn: Option<String>,
+}
+
+impl LiveUser {
+    /// The planner's view, with the exemption decided by the caller.
+    pub fn planner_input(&self, exempt: Option<String>) -> UserKeys {
+        UserKeys {
+            user: self.user.clone(),
+            keys: self.keys.clone(),
+            state: self.tags.get(ROTATION_TAG).map(|v| RotationState::from_tag(v)),
+            stored_key_id: self.stored_key_id.clone(),
+            exempt,
+        }
+    }
+}
+
+/// The users worth a live read: an active key due (or nearly due) by the credential
+/// report, or a rotation record. Keeps per-user calls O(users needing action).
+pub fn candidates(inv: &crate::Inventory, policy: &RotationPolicy, now: DateTime<Utc>) -> BTreeSet<String> {
+    let mut users = BTreeSet::new();
+    if let Ok(report) = &inv.credential_report {
+        let soon = now + days(policy.warn_days);
+        for row in &report.users {
+            let due = row
+                .active_keys()
+                .filter_map(|k| k.last_rotated.at())
+                .any(|created| soon >= created + days(policy.rotate_after_days));
+            if due {
+                users.insert(row.user.clone());
+            }
+        }
+    }
+    if let Ok(auth) = &inv.authorization {
+        users.extend(
+            auth.users.values().filter(|u| u.tags.contains_key(ROTATION_TAG)).map(|u| u.name.clone()),
+        );
+    }
+    users
+}
+
 /// Everything the planner looks at for one user.
 #[derive(Debug, Clone)]
 pub struct UserKeys {
@@ -228,6 +279,20 @@ impl Step {
             Step::Delete { .. } => "delete",
             Step::Clear => "clear",
             Step::Blocked { .. } => "blocked",
+        }
+    }
+
+    /// The old and new key ids the step is about.
+    pub fn key_ids(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Step::Warn { key, .. } => (Some(key), None),
+            Step::Create { old } => (Some(old), None),
+            Step::Recover { old, .. } => (Some(old), None),
+            Step::Resume { old, new }
+            | Step::Hold { old, new, .. }
+            | Step::Deactivate { old, new }
+            | Step::Delete { old, new } => (Some(old), Some(new)),
+            Step::None | Step::Clear | Step::Blocked { .. } => (None, None),
         }
     }
 

@@ -6,10 +6,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use keywarden_core::checks::{apply_live, evaluate, live_request, UserScope};
-use keywarden_core::ports::{Directory, Notifier};
-use keywarden_core::report::RunInfo;
-use keywarden_core::{Config, ReadFailure, Report};
+use keywarden_core::checks::{
+    apply_live, evaluate, live_request, rotation_exemption, sort_findings, CheckStatus, Evaluation, UserScope,
+};
+use keywarden_core::ports::{Directory, Notifier, Rotator};
+use keywarden_core::report::{Action as RotationAction, ActionStatus, RunInfo};
+use keywarden_core::rotation::{self, Step};
+use keywarden_core::{CheckId, Config, Finding, Inventory, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -19,14 +22,15 @@ use crate::event::{self, Action, Request, Trigger};
 
 /// What a run needs: configuration and the ports.
 #[derive(Debug)]
-pub struct App<D, N> {
+pub struct App<D, R, N> {
     pub config: Config,
     pub directory: D,
+    pub rotator: R,
     /// `None` when no topic is configured.
     pub notifier: Option<N>,
 }
 
-impl<D: Directory, N: Notifier> App<D, N> {
+impl<D: Directory, R: Rotator, N: Notifier> App<D, R, N> {
     /// Handles one event; `run_id` is the Lambda request id, so logs and report correlate.
     pub async fn handle(
         &self,
@@ -54,11 +58,7 @@ impl<D: Directory, N: Notifier> App<D, N> {
         run_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Report, HandlerError> {
-        if request.action == Action::Rotate {
-            return Err(HandlerError::BadRequest(
-                "action `rotate` is not available in this version; use `audit`".into(),
-            ));
-        }
+        let rotation_mode = self.rotation_mode(request)?;
         let mut warnings = Vec::new();
         let notify = match (request.notify, &request.trigger) {
             (Some(true), _) if self.notifier.is_none() => {
@@ -108,11 +108,16 @@ impl<D: Directory, N: Notifier> App<D, N> {
         }
         evaluation.warnings.extend(warnings);
 
+        let mut actions = Vec::new();
+        if let Some(mode) = rotation_mode {
+            actions = self.rotate(&inventory, request, mode, now, &mut evaluation, &mut errors).await;
+        }
+
         let run = RunInfo {
             run_id: run_id.to_string(),
             account_id: inventory.account_id.clone().unwrap_or_else(|_| "unknown".into()),
             action: request.action.as_str().to_string(),
-            mode: self.config.rotation_mode,
+            mode: rotation_mode.unwrap_or(RotationMode::Off),
             generated_at: now,
             data_as_of: inventory.credential_report.as_ref().ok().map(|r| r.generated_at),
         };
@@ -124,13 +129,15 @@ impl<D: Directory, N: Notifier> App<D, N> {
         }
         api_calls.retain(|_, n| *n > 0);
         let mut report = Report::build(run, evaluation, errors, api_calls);
+        report.actions = actions;
         info!(
             account = %report.account_id,
             users = report.summary.users_scanned,
             findings = report.summary.findings,
             errors = report.errors.len(),
             api_calls = report.summary.api_calls_total,
-            "audit finished"
+            actions = report.actions.len(),
+            "run finished"
         );
 
         if notify {
@@ -146,9 +153,160 @@ impl<D: Directory, N: Notifier> App<D, N> {
                         ));
                     }
                 }
+                let events: Vec<RotationAction> =
+                    report.actions.iter().filter(|a| worth_an_alert(a)).cloned().collect();
+                for action in events {
+                    if let Err(e) = notifier.publish_rotation(&report.account_id, &action).await {
+                        warn!(error = %e, user = %action.user, "could not publish a rotation event");
+                        report.errors.push(ReadFailure::new(
+                            "sns:Publish",
+                            e.code.clone(),
+                            e.message.clone(),
+                        ));
+                    }
+                }
             }
         }
         Ok(report)
+    }
+
+    /// What this run may do to keys: scheduled runs follow `ROTATION_MODE`; an on-demand
+    /// rotation is a dry run unless it says `"dry_run": false` and the function is in
+    /// enforce mode. An explicit request the configuration forbids is refused, not downgraded.
+    fn rotation_mode(&self, request: &Request) -> Result<Option<RotationMode>, HandlerError> {
+        let configured = self.config.rotation_mode;
+        match (&request.trigger, request.action) {
+            (Trigger::Scheduled, _) => Ok((configured != RotationMode::Off).then_some(configured)),
+            (Trigger::OnDemand, Action::Audit) => Ok(None),
+            (Trigger::OnDemand, Action::Rotate) => match (configured, request.dry_run) {
+                (RotationMode::Off, _) => {
+                    Err(HandlerError::BadRequest("rotation is disabled (ROTATION_MODE=off)".into()))
+                }
+                (_, true) => Ok(Some(RotationMode::DryRun)),
+                (RotationMode::Enforce, false) => Ok(Some(RotationMode::Enforce)),
+                (RotationMode::DryRun, false) => Err(HandlerError::BadRequest(
+                    "`dry_run: false` needs ROTATION_MODE=enforce; this function only plans rotations".into(),
+                )),
+            },
+        }
+    }
+
+    /// Reads each candidate live, plans its next step and, in enforce mode, carries it out.
+    async fn rotate(
+        &self,
+        inventory: &Inventory,
+        request: &Request,
+        mode: RotationMode,
+        now: DateTime<Utc>,
+        evaluation: &mut Evaluation,
+        errors: &mut Vec<ReadFailure>,
+    ) -> Vec<RotationAction> {
+        let mut mode = mode;
+        if mode == RotationMode::Enforce && inventory.authorization.is_err() {
+            // Group exemptions are unknown: changing keys could touch an exempt user.
+            evaluation.warnings.push(
+                "group memberships could not be read, so exemptions are unknown: rotation only planned"
+                    .into(),
+            );
+            mode = RotationMode::DryRun;
+        }
+        let candidates = match &request.users {
+            Some(users) => users.clone(),
+            None => rotation::candidates(inventory, &self.config.rotation, now),
+        };
+        let mut actions = Vec::new();
+        for user in candidates {
+            let live = match self.rotator.read(&user).await {
+                Ok(live) => live,
+                Err(e) => {
+                    warn!(user, error = %e, "could not read the user's keys; not rotating");
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let groups = inventory
+                .authorization
+                .as_ref()
+                .ok()
+                .and_then(|a| a.users.get(&user))
+                .map(|u| u.groups.clone())
+                .unwrap_or_default();
+            let exempt = rotation_exemption(&live.tags, &groups, &self.config.audit);
+            let plan = rotation::plan(&live.planner_input(exempt), &self.config.rotation, now);
+            let finding = match &plan.step {
+                Step::Blocked { reason } => Some((CheckId::RotationBlocked, format!("rotation of {user}'s key is blocked: {reason}"))),
+                Step::Hold { old, last_used, .. } => Some((
+                    CheckId::RotationHeldKeyInUse,
+                    format!("old key {old} of {user} was used at {last_used} after its grace period; both keys stay active"),
+                )),
+                _ => None,
+            };
+            if let Some((check, message)) = finding {
+                let (old, _) = plan.step.key_ids();
+                evaluation.findings.push(Finding {
+                    check,
+                    severity: check.meta().severity,
+                    user: Some(user.clone()),
+                    resource: live.arn.clone(),
+                    access_key_id: old.map(str::to_string),
+                    key_slot: None,
+                    key_created: None,
+                    message,
+                    exempted: false,
+                    exemption: None,
+                });
+            }
+            if plan.step == Step::None {
+                continue;
+            }
+            let (old, new) = plan.step.key_ids();
+            let mut action = RotationAction {
+                user: user.clone(),
+                step: plan.step.name().to_string(),
+                reason: plan.reason.clone(),
+                status: ActionStatus::Planned,
+                old_key_id: old.map(str::to_string),
+                new_key_id: new.map(str::to_string),
+                secret_arn: if new.is_some() { live.secret_arn.clone() } else { None },
+                error: None,
+            };
+            if !plan.step.writes() {
+                action.status = ActionStatus::Noted;
+            } else if mode == RotationMode::Enforce {
+                match self.rotator.execute(&live, &plan.step, now).await {
+                    Ok(done) => {
+                        action.status = ActionStatus::Done;
+                        action.new_key_id = done.new_key_id.or(action.new_key_id);
+                        action.secret_arn = done.secret_arn.or(action.secret_arn);
+                    }
+                    Err(e) => {
+                        warn!(user, step = plan.step.name(), error = %e, "rotation step failed");
+                        action.status = ActionStatus::Failed;
+                        action.error = Some(e.to_string());
+                        errors.push(e);
+                    }
+                }
+            }
+            info!(user, step = %action.step, status = ?action.status, reason = %action.reason, "rotation");
+            actions.push(action);
+        }
+        for check in [CheckId::RotationBlocked, CheckId::RotationHeldKeyInUse] {
+            evaluation.statuses.insert(check, CheckStatus::Evaluated);
+        }
+        sort_findings(&mut evaluation.findings);
+        actions
+    }
+}
+
+/// Rotation events a human wants to see on their own: started, held, deactivated, deleted,
+/// and any failure. Warnings and dry-run plans go in the digest only.
+fn worth_an_alert(a: &RotationAction) -> bool {
+    match a.status {
+        ActionStatus::Failed => true,
+        ActionStatus::Done => {
+            matches!(a.step.as_str(), "create" | "recover" | "hold" | "deactivate" | "delete")
+        }
+        ActionStatus::Planned | ActionStatus::Noted => false,
     }
 }
 

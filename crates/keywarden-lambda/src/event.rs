@@ -80,8 +80,7 @@ pub fn parse(event: Value) -> Result<Request, HandlerError> {
         }
         return Ok(Request {
             trigger: Trigger::Scheduled,
-            // A full run: the audit, plus rotation in the configured mode once the planner
-            // exists (it does nothing in `ROTATION_MODE=off`).
+            // A full run: the audit, plus rotation in the configured `ROTATION_MODE`.
             action: Action::Audit,
             users: None,
             notify: None,

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use keywarden_core::credential_report::CredentialReport;
-use keywarden_core::mock::{MockDirectory, MockNotifier};
+use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator};
 use keywarden_core::model::{AccessKeyMeta, AccountSummary, Authorization, LiveDetails, UserDetail};
 use keywarden_core::ports::NotifyError;
-use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report};
+use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report, RotationMode};
 use keywarden_lambda::app::App;
 use keywarden_lambda::error::HandlerError;
 use serde_json::{json, Value};
@@ -65,11 +65,19 @@ fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config")
 }
 
-fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockNotifier> {
-    App { config: config(&[]), directory: MockDirectory::new(inventory(), live()), notifier }
+fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockRotator, MockNotifier> {
+    App {
+        config: config(&[]),
+        directory: MockDirectory::new(inventory(), live()),
+        rotator: MockRotator::default(),
+        notifier,
+    }
 }
 
-async fn invoke(app: &App<MockDirectory, MockNotifier>, event: Value) -> Result<Report, HandlerError> {
+async fn invoke(
+    app: &App<MockDirectory, MockRotator, MockNotifier>,
+    event: Value,
+) -> Result<Report, HandlerError> {
     let raw = app.handle(event, "req-1", now()).await?;
     Ok(serde_json::from_str(raw.get()).expect("the response is a report"))
 }
@@ -137,8 +145,11 @@ async fn notify_without_topic_is_refused_before_reading_anything() {
 #[tokio::test]
 async fn malformed_events_are_refused_before_reading_anything() {
     let app = app(None);
-    for event in [json!({"action": "audit", "userz": ["alice"]}), json!("audit"), json!({"action": "rotate"})]
-    {
+    for event in [
+        json!({"action": "audit", "userz": ["alice"]}),
+        json!("audit"),
+        json!({"action": "rotate", "dry_run": false}),
+    ] {
         let err = invoke(&app, event.clone()).await.expect_err("refused");
         assert!(matches!(err, HandlerError::BadRequest(_)), "{event}: {err}");
     }
@@ -181,8 +192,12 @@ async fn read_failures_become_errors_and_unknown_checks() {
     let mut inv = inventory();
     inv.credential_report =
         Err(ReadFailure::new("iam:GetCredentialReport", Some("AccessDenied".into()), "denied"));
-    let app: App<MockDirectory, MockNotifier> =
-        App { config: config(&[]), directory: MockDirectory::new(inv, live()), notifier: None };
+    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
+        config: config(&[]),
+        directory: MockDirectory::new(inv, live()),
+        rotator: MockRotator::default(),
+        notifier: None,
+    };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].code.as_deref(), Some("AccessDenied"));
@@ -204,9 +219,10 @@ async fn api_calls_are_counted_per_invocation() {
 
 #[tokio::test]
 async fn exempt_group_from_config_marks_findings_exempted() {
-    let app: App<MockDirectory, MockNotifier> = App {
+    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
         config: config(&[("EXEMPT_GROUPS", "SelfEdit")]),
         directory: MockDirectory::new(inventory(), live()),
+        rotator: MockRotator::default(),
         notifier: None,
     };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
@@ -216,4 +232,180 @@ async fn exempt_group_from_config_marks_findings_exempted() {
         .iter()
         .all(|f| f.exempted && f.exemption.as_deref() == Some("member of exempt group SelfEdit")));
     assert_eq!(report.summary.findings, 1, "only the account-level finding stays open");
+}
+
+// ---- rotation --------------------------------------------------------------------------
+
+use keywarden_core::report::ActionStatus;
+use keywarden_core::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_TAG};
+
+const ALICE_KEY: &str = "AKIAALICE0000001";
+
+fn live_alice(extra_tags: &[(&str, &str)]) -> LiveUser {
+    let created = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).single().expect("valid date");
+    LiveUser {
+        user: "alice".into(),
+        arn: "arn:aws:iam::123456789012:user/alice".into(),
+        keys: vec![LiveKey { id: ALICE_KEY.into(), active: true, created, last_used: None }],
+        tags: extra_tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        stored_key_id: None,
+        secret_arn: None,
+    }
+}
+
+fn rotating_app(
+    vars: &[(&str, &str)],
+    users: Vec<LiveUser>,
+    notifier: Option<MockNotifier>,
+) -> App<MockDirectory, MockRotator, MockNotifier> {
+    App {
+        config: config(vars),
+        directory: MockDirectory::new(inventory(), live()),
+        rotator: MockRotator::new(users),
+        notifier,
+    }
+}
+
+#[tokio::test]
+async fn scheduled_enforce_run_rotates_due_keys_and_announces_it() {
+    let app =
+        rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], Some(MockNotifier::default()));
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert_eq!(report.mode, RotationMode::Enforce);
+    assert_eq!(report.actions.len(), 1, "{:?}", report.actions);
+    let a = &report.actions[0];
+    assert_eq!((a.user.as_str(), a.step.as_str(), a.status), ("alice", "create", ActionStatus::Done));
+    assert_eq!(a.old_key_id.as_deref(), Some(ALICE_KEY));
+    assert!(a.new_key_id.is_some() && a.secret_arn.is_some());
+    assert_eq!(app.rotator.executed(), vec![("alice".to_string(), Step::Create { old: ALICE_KEY.into() })]);
+    let alice = app.rotator.user("alice").expect("alice");
+    assert_eq!(alice.keys.iter().filter(|k| k.active).count(), 2, "both keys work during grace");
+    let events = app.notifier.as_ref().expect("notifier").rotation_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].step, "create");
+    assert_eq!(report.summary.checks[&CheckId::RotationBlocked].status, "pass");
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_changes_nothing() {
+    let app = rotating_app(&[], vec![live_alice(&[])], None);
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert_eq!(report.mode, RotationMode::DryRun);
+    assert_eq!(report.actions[0].status, ActionStatus::Planned);
+    assert_eq!(report.actions[0].step, "create");
+    assert!(app.rotator.executed().is_empty());
+    assert_eq!(app.rotator.user("alice"), Some(live_alice(&[])));
+}
+
+#[tokio::test]
+async fn audits_do_not_rotate() {
+    let app = rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], None);
+    let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
+    assert_eq!(report.mode, RotationMode::Off);
+    assert!(report.actions.is_empty());
+    assert!(app.rotator.executed().is_empty());
+}
+
+#[tokio::test]
+async fn on_demand_rotation_is_a_dry_run_unless_enforce_allows_it() {
+    let app = rotating_app(&[], vec![live_alice(&[])], None);
+    let report = invoke(&app, json!({"action": "rotate", "users": ["alice"]})).await.expect("dry run");
+    assert_eq!(report.actions[0].status, ActionStatus::Planned);
+    let err = invoke(&app, json!({"action": "rotate", "users": ["alice"], "dry_run": false}))
+        .await
+        .expect_err("dry-run config");
+    assert!(err.to_string().contains("ROTATION_MODE=enforce"), "{err}");
+    assert_eq!(app.directory.collects(), 1, "the refused request read nothing");
+
+    let off = rotating_app(&[("ROTATION_MODE", "off")], vec![live_alice(&[])], None);
+    assert!(invoke(&off, json!({"action": "rotate"})).await.is_err());
+
+    let enforce = rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], None);
+    let report = invoke(&enforce, json!({"action": "rotate", "users": ["alice"], "dry_run": false}))
+        .await
+        .expect("enforced");
+    assert_eq!(report.actions[0].status, ActionStatus::Done);
+}
+
+#[tokio::test]
+async fn exempt_users_are_never_rotated() {
+    let app =
+        rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[("keywarden:exempt", "all")])], None);
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert!(app.rotator.executed().is_empty());
+}
+
+#[tokio::test]
+async fn two_keys_without_a_record_are_blocked_and_untouched() {
+    let mut alice = live_alice(&[]);
+    let mut second = alice.keys[0].clone();
+    second.id = "AKIAALICE0000002".into();
+    alice.keys.push(second);
+    let app = rotating_app(&[("ROTATION_MODE", "enforce")], vec![alice.clone()], None);
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert_eq!(report.actions[0].step, "blocked");
+    assert_eq!(report.actions[0].status, ActionStatus::Noted);
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.check == CheckId::RotationBlocked && f.user.as_deref() == Some("alice")));
+    assert!(app.rotator.executed().is_empty());
+    assert_eq!(app.rotator.user("alice"), Some(alice));
+}
+
+#[tokio::test]
+async fn an_old_key_in_use_at_the_end_of_grace_is_held_with_a_high_finding() {
+    let grace_start = now() - chrono::Duration::days(8);
+    let mut alice = live_alice(&[]);
+    alice.keys[0].last_used = Some(now() - chrono::Duration::hours(1));
+    alice.keys.push(LiveKey {
+        id: "AKIANEW000000001".into(),
+        active: true,
+        created: grace_start,
+        last_used: None,
+    });
+    alice.tags.insert(
+        ROTATION_TAG.into(),
+        RotationState::Grace { old: ALICE_KEY.into(), new: "AKIANEW000000001".into(), at: grace_start }
+            .to_tag(),
+    );
+    let app = rotating_app(&[("ROTATION_MODE", "enforce")], vec![alice], Some(MockNotifier::default()));
+    let report = invoke(&app, scheduled()).await.expect("report");
+    let held: Vec<_> = report.findings.iter().filter(|f| f.check == CheckId::RotationHeldKeyInUse).collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].severity, keywarden_core::Severity::High);
+    let alice = app.rotator.user("alice").expect("alice");
+    assert!(alice.keys.iter().all(|k| k.active), "a key in use is never deactivated");
+    assert!(alice.tags[ROTATION_TAG].contains("hold"));
+    assert_eq!(app.notifier.as_ref().expect("notifier").rotation_events()[0].step, "hold");
+}
+
+#[tokio::test]
+async fn a_failed_step_is_reported_and_alerted() {
+    let mut app =
+        rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], Some(MockNotifier::default()));
+    app.rotator.fail_steps = vec!["create"];
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert_eq!(report.actions[0].status, ActionStatus::Failed);
+    assert!(report.actions[0].error.as_deref().is_some_and(|e| e.contains("InjectedFailure")));
+    assert!(report.errors.iter().any(|e| e.code.as_deref() == Some("InjectedFailure")));
+    assert_eq!(app.notifier.as_ref().expect("notifier").rotation_events().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_group_memberships_downgrade_enforce_to_a_plan() {
+    let mut inv = inventory();
+    inv.authorization =
+        Err(ReadFailure::new("iam:GetAccountAuthorizationDetails", Some("AccessDenied".into()), "no"));
+    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
+        config: config(&[("ROTATION_MODE", "enforce")]),
+        directory: MockDirectory::new(inv, live()),
+        rotator: MockRotator::new(vec![live_alice(&[])]),
+        notifier: None,
+    };
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert_eq!(report.actions[0].status, ActionStatus::Planned);
+    assert!(app.rotator.executed().is_empty());
+    assert!(report.warnings.iter().any(|w| w.contains("exemptions are unknown")));
 }

@@ -11,6 +11,7 @@ use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
 use keywarden_core::model::error_chain;
 use keywarden_core::ports::{Notifier, NotifyError};
+use keywarden_core::report::{Action, ActionStatus};
 use keywarden_core::{Report, Severity};
 
 /// SNS rejects subjects longer than this.
@@ -46,8 +47,7 @@ pub fn subject(report: &Report) -> String {
     if !report.errors.is_empty() {
         let _ = write!(text, ", {} read errors", report.errors.len());
     }
-    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    one_line.chars().take(MAX_SUBJECT_CHARS).collect()
+    one_line(&text)
 }
 
 /// A plain-text summary a human reads in an inbox.
@@ -129,6 +129,67 @@ impl Notifier for SnsNotifier {
             .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
+
+    async fn publish_rotation(&self, account_id: &str, action: &Action) -> Result<String, NotifyError> {
+        let (severity, event) = rotation_event(action);
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(one_line(&format!("keywarden {account_id}: {event} for {}", action.user)))
+            .message(rotation_text(account_id, action))
+            .message_attributes("severity", attribute(severity)?)
+            .message_attributes("event_type", attribute("rotation")?)
+            .message_attributes("rotation_step", attribute(&action.step)?)
+            .message_attributes("account", attribute(account_id)?)
+            .message_attributes("user", attribute(&action.user)?)
+            .send()
+            .await
+            .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+/// The severity and the words of a rotation event: a failure or a held key needs a human.
+pub fn rotation_event(action: &Action) -> (&'static str, String) {
+    if action.status == ActionStatus::Failed {
+        return ("high", format!("key rotation step `{}` failed", action.step));
+    }
+    match action.step.as_str() {
+        "create" | "recover" => ("info", "key rotation started".into()),
+        "resume" => ("info", "key rotation resumed".into()),
+        "hold" => ("high", "old key still in use; rotation held".into()),
+        "deactivate" => ("low", "old key deactivated".into()),
+        "delete" => ("low", "old key deleted; rotation finished".into()),
+        "blocked" => ("medium", "key rotation blocked".into()),
+        other => ("info", format!("key rotation step `{other}`")),
+    }
+}
+
+fn rotation_text(account_id: &str, a: &Action) -> String {
+    let (_, event) = rotation_event(a);
+    let mut out = format!(
+        "{event}\n\nAccount: {account_id}\nUser:    {}\nStep:    {} ({:?})\nReason:  {}\n",
+        a.user, a.step, a.status, a.reason
+    );
+    if let Some(old) = &a.old_key_id {
+        let _ = writeln!(out, "Old key: {old}");
+    }
+    if let Some(new) = &a.new_key_id {
+        let _ = writeln!(out, "New key: {new}");
+    }
+    if let Some(arn) = &a.secret_arn {
+        let _ =
+            writeln!(out, "The new key is stored in Secrets Manager: {arn} (readable only by {}).", a.user);
+    }
+    if let Some(e) = &a.error {
+        let _ = writeln!(out, "Error:   {e}");
+    }
+    out
+}
+
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_SUBJECT_CHARS).collect()
 }
 
 #[cfg(test)]
