@@ -57,6 +57,69 @@ pub struct Report {
     /// Rotation steps planned or taken in this run (empty when rotation did not run).
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// Since the previous archived run; `None` when there is no archive to compare with.
+    #[serde(default)]
+    pub changes: Option<Changes>,
+    /// Where the full report was archived (`s3://bucket/key`), when it was.
+    #[serde(default)]
+    pub archive: Option<String>,
+}
+
+impl Finding {
+    /// A stable identity across runs: the check and what it is about (the key id when known,
+    /// else its slot), so a digest can say what is new and what was resolved.
+    pub fn id(&self) -> String {
+        match (&self.access_key_id, self.key_slot) {
+            (Some(key), _) => format!("{}:{}:{key}", self.check, self.resource),
+            (None, Some(slot)) => format!("{}:{}:slot{slot}", self.check, self.resource),
+            (None, None) => format!("{}:{}", self.check, self.resource),
+        }
+    }
+}
+
+/// What changed since the previous archived run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// The run compared against.
+    pub previous_run_id: String,
+    pub previous_generated_at: DateTime<Utc>,
+    /// Ids of open findings that the previous run did not have.
+    pub new: Vec<String>,
+    /// Open findings of the previous run that are gone now.
+    pub resolved: Vec<Finding>,
+    /// Open findings present in both runs.
+    pub ongoing: usize,
+}
+
+impl Changes {
+    /// Compares open findings by [`Finding::id`]. A previous report that left findings out
+    /// (size cap) cannot prove a finding new, so such a comparison only counts resolved ones
+    /// among those it listed.
+    pub fn between(previous: &Report, current: &Report) -> Self {
+        use std::collections::BTreeSet;
+        let open = |r: &Report| -> BTreeSet<String> {
+            r.findings.iter().filter(|f| !f.exempted).map(Finding::id).collect()
+        };
+        let before = open(previous);
+        let now = open(current);
+        let new = if previous.findings_omitted > 0 {
+            Vec::new()
+        } else {
+            now.difference(&before).cloned().collect()
+        };
+        let resolved = if current.findings_omitted > 0 {
+            Vec::new()
+        } else {
+            previous.findings.iter().filter(|f| !f.exempted && !now.contains(&f.id())).cloned().collect()
+        };
+        Changes {
+            previous_run_id: previous.run_id.clone(),
+            previous_generated_at: previous.generated_at,
+            ongoing: now.intersection(&before).count(),
+            new,
+            resolved,
+        }
+    }
 }
 
 /// What became of a planned rotation step.
@@ -177,6 +240,8 @@ impl Report {
             errors,
             warnings: evaluation.warnings,
             actions: Vec::new(),
+            changes: None,
+            archive: None,
         }
     }
 

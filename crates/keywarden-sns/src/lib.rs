@@ -7,19 +7,16 @@
 
 use std::fmt::Write as _;
 
+pub mod digest;
+
+pub use digest::{email_text, one_line, sns_message, subject, MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS};
+
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
 use keywarden_core::model::error_chain;
 use keywarden_core::ports::{Notifier, NotifyError};
 use keywarden_core::report::{Action, ActionStatus};
-use keywarden_core::{Report, Severity};
-
-/// SNS rejects subjects longer than this.
-pub const MAX_SUBJECT_CHARS: usize = 100;
-/// SNS rejects messages larger than 256 KiB; keep a margin for attributes and encoding.
-pub const MAX_MESSAGE_BYTES: usize = 250 * 1024;
-/// How many findings the plain summary lists before it only counts.
-const LISTED_FINDINGS: usize = 50;
+use keywarden_core::Report;
 
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
@@ -31,77 +28,6 @@ impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         Self { client, topic_arn: topic_arn.into() }
     }
-}
-
-/// `keywarden 123456789012: 1 critical, 3 high, 2 medium` — at most 100 characters, one line.
-pub fn subject(report: &Report) -> String {
-    let counts: Vec<String> = Severity::ALL
-        .iter()
-        .filter_map(|s| report.summary.by_severity.get(s).filter(|n| **n > 0).map(|n| format!("{n} {s}")))
-        .collect();
-    let mut text = format!(
-        "keywarden {}: {}",
-        report.account_id,
-        if counts.is_empty() { "no open findings".to_string() } else { counts.join(", ") }
-    );
-    if !report.errors.is_empty() {
-        let _ = write!(text, ", {} read errors", report.errors.len());
-    }
-    one_line(&text)
-}
-
-/// A plain-text summary a human reads in an inbox.
-pub fn plain_summary(report: &Report) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "keywarden run {} on account {}", report.run_id, report.account_id);
-    let _ = writeln!(
-        out,
-        "Data as of: {}",
-        report.data_as_of.map_or("unknown (credential report not read)".to_string(), |t| t.to_rfc3339())
-    );
-    let _ = writeln!(out, "Users scanned: {}", report.summary.users_scanned);
-    let _ =
-        writeln!(out, "Open findings: {} ({} exempted)", report.summary.findings, report.summary.exempted);
-    for s in Severity::ALL {
-        let _ =
-            writeln!(out, "  {:<9}{}", s.as_str(), report.summary.by_severity.get(&s).copied().unwrap_or(0));
-    }
-    let open: Vec<_> = report.findings.iter().filter(|f| !f.exempted).collect();
-    if !open.is_empty() {
-        let _ = writeln!(out, "\nWorst findings:");
-        for f in open.iter().take(LISTED_FINDINGS) {
-            let _ = writeln!(out, "  [{}] {}: {}", f.severity, f.check, f.message);
-        }
-        if open.len() > LISTED_FINDINGS {
-            let _ = writeln!(out, "  … and {} more in the full report", open.len() - LISTED_FINDINGS);
-        }
-    }
-    let unknown = report.unknown_checks();
-    if !unknown.is_empty() {
-        let names: Vec<&str> = unknown.iter().map(|c| c.as_str()).collect();
-        let _ = writeln!(out, "\nChecks that could not run (status unknown): {}", names.join(", "));
-    }
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "\nErrors:");
-        for e in &report.errors {
-            let _ = writeln!(out, "  {e}");
-        }
-    }
-    truncate_bytes(out, MAX_MESSAGE_BYTES)
-}
-
-fn truncate_bytes(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    const NOTE: &str = "\n… truncated; see the full report\n";
-    let mut cut = max - NOTE.len();
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
-    text.push_str(NOTE);
-    text
 }
 
 fn attribute(value: &str) -> Result<MessageAttributeValue, NotifyError> {
@@ -120,7 +46,8 @@ impl Notifier for SnsNotifier {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject(report))
-            .message(plain_summary(report))
+            .message_structure("json")
+            .message(sns_message(report).map_err(|e| NotifyError { code: None, message: e.to_string() })?)
             .message_attributes("severity", attribute(worst)?)
             .message_attributes("event_type", attribute("digest")?)
             .message_attributes("account", attribute(&report.account_id)?)
@@ -188,10 +115,6 @@ fn rotation_text(account_id: &str, a: &Action) -> String {
     out
 }
 
-fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_SUBJECT_CHARS).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,15 +143,7 @@ mod tests {
         let s = subject(&r);
         assert!(s.chars().count() <= MAX_SUBJECT_CHARS);
         assert!(!s.contains('\n'));
-        assert!(subject(&report("123456789012")).ends_with("no open findings"));
-    }
-
-    #[test]
-    fn long_messages_are_cut_on_a_char_boundary() {
-        let text = "é".repeat(MAX_MESSAGE_BYTES);
-        let cut = truncate_bytes(text, MAX_MESSAGE_BYTES);
-        assert!(cut.len() <= MAX_MESSAGE_BYTES);
-        assert!(cut.ends_with("see the full report\n"));
+        assert!(subject(&report("123456789012")).ends_with("0 open findings, none high or critical"));
     }
 
     #[tokio::test]
@@ -236,6 +151,7 @@ mod tests {
         let rule = mock!(aws_sdk_sns::Client::publish)
             .match_requests(|req| {
                 req.topic_arn() == Some("arn:aws:sns:us-east-1:123456789012:sec")
+                    && req.message_structure() == Some("json")
                     && req
                         .message_attributes()
                         .and_then(|a| a.get("event_type"))
