@@ -11,11 +11,13 @@ pub mod collector;
 pub mod counter;
 pub mod error;
 pub mod rotator;
+pub mod store;
 
 pub use collector::{CollectorOptions, IamDirectory};
 pub use counter::ApiCallCounter;
 pub use error::AwsError;
 pub use rotator::IamRotator;
+pub use store::S3ReportStore;
 
 /// Builds the IAM and STS clients from a loaded SDK config, each with the call counter.
 pub fn clients(

@@ -124,6 +124,11 @@ pub struct Config {
     /// keywarden's own role, the only principal besides the key's owner allowed to touch a
     /// stored secret. Derived from the caller identity when `None`.
     pub role_arn: Option<String>,
+    /// S3 bucket for the evidence archive; without it a digest cannot say what is new.
+    pub report_bucket: Option<String>,
+    /// Whether a run with nothing to report still sends its (short) digest: silence must
+    /// mean something is broken.
+    pub notify_clean_runs: bool,
 }
 
 /// Every variable the function reads, with its default and meaning: the README table is
@@ -160,6 +165,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "KEYWARDEN_ROLE_ARN",
         "(none)",
         "keywarden's role, allowed besides the owner on stored secrets; from STS if unset",
+    ),
+    ("REPORT_BUCKET", "(none)", "S3 bucket for every run's full report; enables new/resolved in the digest"),
+    (
+        "NOTIFY_CLEAN_RUNS",
+        "true",
+        "a scheduled run with nothing to report still sends a short digest (heartbeat)",
     ),
 ];
 
@@ -279,7 +290,26 @@ impl Config {
             other => other,
         };
 
+        let report_bucket = match get("REPORT_BUCKET") {
+            Some(b)
+                if !(3..=63).contains(&b.len())
+                    || !b
+                        .bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.') =>
+            {
+                return Err(ConfigError {
+                    variable: "REPORT_BUCKET",
+                    value: b,
+                    reason: "expected an S3 bucket name (3-63 lowercase letters, digits, `-` and `.`)".into(),
+                })
+            }
+            other => other,
+        };
+        let notify_clean_runs = boolean("NOTIFY_CLEAN_RUNS", get("NOTIFY_CLEAN_RUNS"), true)?;
+
         Ok(Config {
+            report_bucket,
+            notify_clean_runs,
             rotation: RotationPolicy {
                 rotate_after_days,
                 warn_days,

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
-use crate::ports::{Directory, Executed, Notifier, NotifyError, Rotator};
+use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
 use crate::report::{Action, Report};
 use crate::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_TAG};
 
@@ -212,5 +212,30 @@ impl Rotator for MockRotator {
             Step::None | Step::Warn { .. } | Step::Blocked { .. } => {}
         }
         Ok(out)
+    }
+}
+
+/// An in-memory evidence archive.
+#[derive(Debug, Default)]
+pub struct MockStore {
+    reports: Mutex<Vec<Report>>,
+}
+
+impl MockStore {
+    pub fn saved(&self) -> Vec<Report> {
+        self.reports.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl ReportStore for MockStore {
+    async fn previous(&self, account_id: &str) -> Result<Option<Report>, ReadFailure> {
+        Ok(self.saved().into_iter().rev().find(|r| r.account_id == account_id))
+    }
+
+    async fn save(&self, report: &Report) -> Result<String, ReadFailure> {
+        let mut reports =
+            self.reports.lock().map_err(|e| ReadFailure::new("mock:Save", None, e.to_string()))?;
+        reports.push(report.clone());
+        Ok(format!("mock://{}/{}.json", report.account_id, report.run_id))
     }
 }

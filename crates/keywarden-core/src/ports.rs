@@ -72,3 +72,12 @@ pub trait Rotator {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Executed, ReadFailure>> + Send;
 }
+
+/// Keeps each run's full report as evidence and hands back the previous one.
+pub trait ReportStore {
+    /// The newest archived report of the account; `Ok(None)` before the first run.
+    fn previous(&self, account_id: &str) -> impl Future<Output = Result<Option<Report>, ReadFailure>> + Send;
+
+    /// Archives the report; returns where it went (`s3://bucket/key`).
+    fn save(&self, report: &Report) -> impl Future<Output = Result<String, ReadFailure>> + Send;
+}

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use keywarden_core::checks::{
     apply_live, evaluate, live_request, rotation_exemption, sort_findings, CheckStatus, Evaluation, UserScope,
 };
-use keywarden_core::ports::{Directory, Notifier, Rotator};
-use keywarden_core::report::{Action as RotationAction, ActionStatus, RunInfo};
+use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
+use keywarden_core::report::{Action as RotationAction, ActionStatus, Changes, RunInfo};
 use keywarden_core::rotation::{self, Step};
 use keywarden_core::{CheckId, Config, Finding, Inventory, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
@@ -22,15 +22,17 @@ use crate::event::{self, Action, Request, Trigger};
 
 /// What a run needs: configuration and the ports.
 #[derive(Debug)]
-pub struct App<D, R, N> {
+pub struct App<D, R, N, S> {
     pub config: Config,
     pub directory: D,
     pub rotator: R,
+    /// `None` when no report bucket is configured.
+    pub store: Option<S>,
     /// `None` when no topic is configured.
     pub notifier: Option<N>,
 }
 
-impl<D: Directory, R: Rotator, N: Notifier> App<D, R, N> {
+impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
     /// Handles one event; `run_id` is the Lambda request id, so logs and report correlate.
     pub async fn handle(
         &self,
@@ -140,7 +142,30 @@ impl<D: Directory, R: Rotator, N: Notifier> App<D, R, N> {
             "run finished"
         );
 
-        if notify {
+        // Only full runs are evidence: a run scoped to some users would make everyone else
+        // look resolved.
+        if let (Some(store), None, Ok(account)) = (&self.store, &request.users, &inventory.account_id) {
+            match store.previous(account).await {
+                Ok(Some(previous)) => report.changes = Some(Changes::between(&previous, &report)),
+                Ok(None) => info!("no previous report archived; every finding counts as new next time"),
+                Err(e) => {
+                    warn!(error = %e, "could not read the previous report");
+                    report.errors.push(e);
+                }
+            }
+            match store.save(&report).await {
+                Ok(uri) => report.archive = Some(uri),
+                Err(e) => {
+                    warn!(error = %e, "could not archive the report");
+                    report.errors.push(e);
+                }
+            }
+        }
+
+        let clean = report.summary.findings == 0 && report.errors.is_empty() && report.actions.is_empty();
+        if notify && clean && !self.config.notify_clean_runs {
+            info!("nothing to report and NOTIFY_CLEAN_RUNS=false: no digest");
+        } else if notify {
             if let Some(notifier) = &self.notifier {
                 match notifier.publish(&report).await {
                     Ok(id) => info!(message_id = %id, "summary published"),

@@ -10,13 +10,13 @@ pub mod event;
 
 use std::time::Duration;
 
-use keywarden_aws::{ApiCallCounter, CollectorOptions, IamDirectory, IamRotator};
+use keywarden_aws::{ApiCallCounter, CollectorOptions, IamDirectory, IamRotator, S3ReportStore};
 use keywarden_core::Config;
 use keywarden_sns::SnsNotifier;
 
 /// Builds the production ports from a validated configuration and the SDK's environment
 /// (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotifier> {
+pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         // IAM throttles per account; a few more patient retries beat a failed audit.
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
@@ -43,5 +43,9 @@ pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotif
         let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
         SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns), topic.clone())
     });
-    app::App { config, directory, rotator, notifier }
+    let store = config.report_bucket.as_ref().map(|bucket| {
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+        S3ReportStore::new(aws_sdk_s3::Client::from_conf(s3), bucket.clone())
+    });
+    app::App { config, directory, rotator, notifier, store }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use keywarden_core::credential_report::CredentialReport;
-use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator};
+use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator, MockStore};
 use keywarden_core::model::{AccessKeyMeta, AccountSummary, Authorization, LiveDetails, UserDetail};
 use keywarden_core::ports::NotifyError;
 use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report, RotationMode};
@@ -65,17 +65,18 @@ fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config")
 }
 
-fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockRotator, MockNotifier> {
+fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockRotator, MockNotifier, MockStore> {
     App {
         config: config(&[]),
         directory: MockDirectory::new(inventory(), live()),
         rotator: MockRotator::default(),
+        store: None,
         notifier,
     }
 }
 
 async fn invoke(
-    app: &App<MockDirectory, MockRotator, MockNotifier>,
+    app: &App<MockDirectory, MockRotator, MockNotifier, MockStore>,
     event: Value,
 ) -> Result<Report, HandlerError> {
     let raw = app.handle(event, "req-1", now()).await?;
@@ -192,10 +193,11 @@ async fn read_failures_become_errors_and_unknown_checks() {
     let mut inv = inventory();
     inv.credential_report =
         Err(ReadFailure::new("iam:GetCredentialReport", Some("AccessDenied".into()), "denied"));
-    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
+    let app: App<MockDirectory, MockRotator, MockNotifier, MockStore> = App {
         config: config(&[]),
         directory: MockDirectory::new(inv, live()),
         rotator: MockRotator::default(),
+        store: None,
         notifier: None,
     };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
@@ -219,10 +221,11 @@ async fn api_calls_are_counted_per_invocation() {
 
 #[tokio::test]
 async fn exempt_group_from_config_marks_findings_exempted() {
-    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
+    let app: App<MockDirectory, MockRotator, MockNotifier, MockStore> = App {
         config: config(&[("EXEMPT_GROUPS", "SelfEdit")]),
         directory: MockDirectory::new(inventory(), live()),
         rotator: MockRotator::default(),
+        store: None,
         notifier: None,
     };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
@@ -257,11 +260,12 @@ fn rotating_app(
     vars: &[(&str, &str)],
     users: Vec<LiveUser>,
     notifier: Option<MockNotifier>,
-) -> App<MockDirectory, MockRotator, MockNotifier> {
+) -> App<MockDirectory, MockRotator, MockNotifier, MockStore> {
     App {
         config: config(vars),
         directory: MockDirectory::new(inventory(), live()),
         rotator: MockRotator::new(users),
+        store: None,
         notifier,
     }
 }
@@ -398,14 +402,107 @@ async fn unknown_group_memberships_downgrade_enforce_to_a_plan() {
     let mut inv = inventory();
     inv.authorization =
         Err(ReadFailure::new("iam:GetAccountAuthorizationDetails", Some("AccessDenied".into()), "no"));
-    let app: App<MockDirectory, MockRotator, MockNotifier> = App {
+    let app: App<MockDirectory, MockRotator, MockNotifier, MockStore> = App {
         config: config(&[("ROTATION_MODE", "enforce")]),
         directory: MockDirectory::new(inv, live()),
         rotator: MockRotator::new(vec![live_alice(&[])]),
+        store: None,
         notifier: None,
     };
     let report = invoke(&app, scheduled()).await.expect("report");
     assert_eq!(report.actions[0].status, ActionStatus::Planned);
     assert!(app.rotator.executed().is_empty());
     assert!(report.warnings.iter().any(|w| w.contains("exemptions are unknown")));
+}
+
+// ---- evidence and digests -----------------------------------------------------------------
+
+#[tokio::test]
+async fn the_second_run_reports_what_is_new_and_what_was_resolved() {
+    let first = App {
+        config: config(&[]),
+        directory: MockDirectory::new(inventory(), live()),
+        rotator: MockRotator::default(),
+        store: Some(MockStore::default()),
+        notifier: Some(MockNotifier::default()),
+    };
+    let r1 = invoke(&first, scheduled()).await.expect("first run");
+    assert_eq!(r1.changes, None, "nothing to compare with yet");
+    assert!(r1.archive.as_deref().is_some_and(|a| a.ends_with("/req-1.json")));
+
+    // alice enrols MFA (a finding fixed) and a virtual MFA device is left unassigned (a new one).
+    let mut inv = inventory();
+    if let Ok(report) = &mut inv.credential_report {
+        report.users[0].mfa_active = true;
+    }
+    inv.virtual_mfa_devices = Ok(vec![keywarden_core::model::VirtualMfaDevice {
+        serial_number: "arn:aws:iam::123456789012:mfa/orphan".into(),
+        user: None,
+        enable_date: None,
+    }]);
+    let second = App {
+        config: config(&[]),
+        directory: MockDirectory::new(inv, live()),
+        rotator: MockRotator::default(),
+        store: first.store,
+        notifier: Some(MockNotifier::default()),
+    };
+    let r2 = invoke(&second, scheduled()).await.expect("second run");
+    let changes = r2.changes.expect("compared with the first run");
+    assert_eq!(changes.previous_run_id, "req-1");
+    assert_eq!(changes.new, vec!["virtual_mfa_unassigned:arn:aws:iam::123456789012:mfa/orphan".to_string()]);
+    assert_eq!(changes.resolved.len(), 1);
+    assert_eq!(changes.resolved[0].check, CheckId::ConsoleUserWithoutMfa);
+    assert_eq!(changes.ongoing, 3);
+    let published = second.notifier.as_ref().expect("notifier").published();
+    assert_eq!(published[0].changes.as_ref().map(|c| c.new.len()), Some(1), "the digest carries the changes");
+}
+
+#[tokio::test]
+async fn scoped_runs_are_not_archived() {
+    let app = App {
+        config: config(&[]),
+        directory: MockDirectory::new(inventory(), live()),
+        rotator: MockRotator::default(),
+        store: Some(MockStore::default()),
+        notifier: None::<MockNotifier>,
+    };
+    invoke(&app, json!({"action": "audit", "users": ["bob"]})).await.expect("report");
+    assert!(app.store.as_ref().expect("store").saved().is_empty());
+}
+
+fn clean_inventory() -> Inventory {
+    let mut inv = inventory();
+    inv.credential_report = CredentialReport::parse(format!("{HEADER}\n").as_bytes(), now())
+        .map_err(|e| ReadFailure::new("test", None, e.to_string()));
+    inv.password_policy = Ok(Some(keywarden_core::model::PasswordPolicy {
+        minimum_length: 14,
+        require_symbols: true,
+        require_numbers: true,
+        require_uppercase: true,
+        require_lowercase: true,
+        reuse_prevention: Some(24),
+        max_age_days: None,
+    }));
+    inv
+}
+
+#[tokio::test]
+async fn a_clean_scheduled_run_sends_a_heartbeat_unless_told_not_to() {
+    for (setting, expected) in [("true", 1), ("false", 0)] {
+        let app = App {
+            config: config(&[("NOTIFY_CLEAN_RUNS", setting)]),
+            directory: MockDirectory::new(clean_inventory(), LiveDetails::default()),
+            rotator: MockRotator::default(),
+            store: None::<MockStore>,
+            notifier: Some(MockNotifier::default()),
+        };
+        let report = invoke(&app, scheduled()).await.expect("report");
+        assert_eq!(report.summary.findings, 0, "{:?}", report.findings);
+        assert_eq!(
+            app.notifier.as_ref().expect("notifier").published().len(),
+            expected,
+            "NOTIFY_CLEAN_RUNS={setting}"
+        );
+    }
 }
