@@ -107,6 +107,12 @@ pub fn email_text(report: &Report) -> String {
                 c.ongoing
             );
         }
+        None if archive.is_some() => {
+            let _ = writeln!(
+                out,
+                "Since the last run: no earlier report in the archive yet; next time this says"
+            );
+        }
         None => {
             let _ = writeln!(out, "Since the last run: not known (no report archive is configured)");
         }
@@ -114,6 +120,8 @@ pub fn email_text(report: &Report) -> String {
     let _ = writeln!(out);
 
     let open: Vec<&Finding> = report.findings.iter().filter(|f| !f.exempted).collect();
+    let new_ids: std::collections::BTreeSet<&str> =
+        report.changes.iter().flat_map(|c| c.new.iter().map(String::as_str)).collect();
     if !open.is_empty() {
         let _ = writeln!(out, "WORST FINDINGS FIRST");
         let mut groups: Vec<(CheckId, Vec<&Finding>)> = Vec::new();
@@ -139,13 +147,14 @@ pub fn email_text(report: &Report) -> String {
                 if listed >= LISTED {
                     break;
                 }
-                let _ = writeln!(out, "  {:<width$}  {}", who(f), f.message);
+                let mark = if new_ids.contains(f.id().as_str()) { "NEW " } else { "    " };
+                let _ = writeln!(out, "  {mark}{:<width$}  {}", who(f), f.message);
                 listed += 1;
             }
             if total > PER_CHECK.min(findings.len()) {
-                let _ = writeln!(out, "  ... and {} more", total - PER_CHECK.min(findings.len()));
+                let _ = writeln!(out, "      ... and {} more", total - PER_CHECK.min(findings.len()));
             }
-            let _ = writeln!(out, "  Fix: {}", meta.remediation);
+            let _ = writeln!(out, "      Fix: {}", meta.remediation);
         }
         let _ = writeln!(out);
     }

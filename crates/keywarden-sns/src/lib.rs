@@ -93,11 +93,23 @@ pub fn rotation_event(action: &Action) -> (&'static str, String) {
     }
 }
 
+fn status_word(s: ActionStatus) -> &'static str {
+    match s {
+        ActionStatus::Planned => "planned",
+        ActionStatus::Noted => "noted",
+        ActionStatus::Done => "done",
+        ActionStatus::Failed => "failed",
+    }
+}
+
 fn rotation_text(account_id: &str, a: &Action) -> String {
     let (_, event) = rotation_event(a);
     let mut out = format!(
-        "{event}\n\nAccount: {account_id}\nUser:    {}\nStep:    {} ({:?})\nReason:  {}\n",
-        a.user, a.step, a.status, a.reason
+        "{event}\n\nAccount: {account_id}\nUser:    {}\nStep:    {} ({})\nReason:  {}\n",
+        a.user,
+        a.step,
+        status_word(a.status),
+        a.reason
     );
     if let Some(old) = &a.old_key_id {
         let _ = writeln!(out, "Old key: {old}");

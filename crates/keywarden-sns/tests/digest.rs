@@ -186,4 +186,5 @@ fn a_finding_on_each_of_5000_users_fits_in_one_sns_message() {
     let email = parsed["email"].as_str().expect("email");
     assert!(email.contains("s3://bucket/123456789012/2026/11/23/big.json"), "points to the archive");
     assert!(email.contains("... and 4990 more"));
+    assert!(!email.contains("NEW "), "no archive, so nothing is marked new");
 }
