@@ -13,11 +13,13 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::moto::{faketime_env, libfaketime, Moto};
 use crate::process::Supervised;
 use crate::{find_in_path, free_port, workspace_root};
 
@@ -48,6 +50,9 @@ pub struct Watch {
     port: u16,
     process: Supervised,
     dir: TempDir,
+    /// Everything every invocation printed (and the events it sent), in order, so a test can
+    /// scan all the function's output at the end (see [`crate::scan`]).
+    transcript: Mutex<Vec<String>>,
 }
 
 /// What one `cargo lambda invoke` did.
@@ -95,12 +100,28 @@ impl Invocation {
 
 impl Watch {
     /// Starts `cargo lambda watch` from the workspace root on a free port, with `env` as the
-    /// function's environment (see [`function_env`]).
+    /// function's environment (see [`function_env`]). The function runs on the real clock.
     pub fn start(env: &BTreeMap<String, String>) -> Self {
+        Self::start_with_clock(env, None)
+    }
+
+    /// Like [`Watch::start`], but the function's wall clock follows `moto`'s: both run under
+    /// libfaketime reading the same timestamp file, so `moto.set_clock("+8d")` moves the
+    /// function's `now` by eight days too, in the running process, at once.
+    pub fn start_in_step(env: &BTreeMap<String, String>, moto: &Moto) -> Self {
+        Self::start_with_clock(env, Some(moto.clock_file()))
+    }
+
+    fn start_with_clock(env: &BTreeMap<String, String>, clock_file: Option<&Path>) -> Self {
         let cargo_lambda = cargo_lambda();
         build_function();
         let dir = tempfile::Builder::new().prefix("keywarden-watch-").tempdir().expect("create a temp dir");
         let env_file = dir.path().join("function.env");
+        let mut env = env.clone();
+        if let Some(clock_file) = clock_file {
+            let (key, runner) = faketime_runner(clock_file);
+            env.insert(key, runner);
+        }
         let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(&env_file, text).expect("write the function env file");
 
@@ -119,7 +140,7 @@ impl Watch {
             let log = dir.path().join(format!("watch-{port}.log"));
             let mut process = Supervised::spawn("cargo lambda watch", &cmd, &log);
             match wait_listening(port, &mut process) {
-                Ok(()) => return Watch { port, process, dir },
+                Ok(()) => return Watch { port, process, dir, transcript: Mutex::new(Vec::new()) },
                 Err(e) => {
                     last_error = format!("{e}\n{}", process.log_tail(3000));
                     process.stop(Duration::from_secs(2));
@@ -142,6 +163,17 @@ impl Watch {
         self.process.log_tail(6000)
     }
 
+    /// Everything watch and the function wrote to their standard output and error so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Every invocation so far: the event sent, and everything `cargo lambda invoke` printed
+    /// (the response on stdout, errors on stderr).
+    pub fn transcript(&self) -> Vec<String> {
+        self.transcript.lock().map(|t| t.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
     /// Invokes the `keywarden` function with the event in `data_file` (relative paths are
     /// relative to the workspace root), through `cargo lambda invoke`.
     pub fn invoke(&self, data_file: &Path) -> Invocation {
@@ -160,12 +192,24 @@ impl Watch {
         scrub(&mut cmd);
         let Output { status, stdout, stderr } =
             cmd.output().expect("run `cargo lambda invoke` (is cargo-lambda in PATH?)");
-        Invocation {
+        let invocation = Invocation {
             success: status.success(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             elapsed: start.elapsed(),
+        };
+        let event = std::fs::read_to_string(&data_file).unwrap_or_default();
+        let entry = format!(
+            "---- invoke {} ----\nevent: {event}\nstdout:\n{}\nstderr:\n{}\n",
+            data_file.display(),
+            invocation.stdout,
+            invocation.stderr
+        );
+        match self.transcript.lock() {
+            Ok(mut t) => t.push(entry),
+            Err(poisoned) => poisoned.into_inner().push(entry),
         }
+        invocation
     }
 
     /// Invokes with an event given inline; the event is written to a file first, as
@@ -195,6 +239,55 @@ pub fn build_function() {
         "the keywarden binary does not build:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The cargo setting that runs the function binary under libfaketime with its clock in
+/// `clock_file`: `CARGO_TARGET_<host triple>_RUNNER=env LD_PRELOAD=… FAKETIME_…=… `.
+///
+/// Why a runner and not `LD_PRELOAD` in the function's env file: watch starts the function
+/// with `cargo run`, and the env file's variables reach that `cargo` (and any `rustc` it
+/// starts) too. Under a faked clock, cargo would stamp its global cache tracker with days in
+/// the future (or past) and any rebuild would run at a faked time. A target runner is the
+/// one hook cargo offers that wraps only the final program: `cargo run` executes
+/// `<runner> target/debug/keywarden`, so only the keywarden process (and nothing cargo
+/// does) sees the faked clock. A runner is not part of cargo's fingerprint, so it never
+/// causes a rebuild (`tests/harness.rs` checks both).
+fn faketime_runner(clock_file: &Path) -> (String, String) {
+    let lib = libfaketime().expect(
+        "libfaketime not found: install it with `apt-get install -y faketime` \
+         (or set KEYWARDEN_LIBFAKETIME to the path of libfaketime.so.1)",
+    );
+    let vars: Vec<String> = faketime_env(&lib, clock_file)
+        .into_iter()
+        .map(|(k, v)| {
+            // cargo splits a runner given as a string at whitespace.
+            assert!(!v.contains(char::is_whitespace), "{k}={v:?}: a runner path may not contain spaces");
+            format!("{k}={v}")
+        })
+        .collect();
+    let triple = host_triple().to_uppercase().replace(['-', '.'], "_");
+    (format!("CARGO_TARGET_{triple}_RUNNER"), format!("env {}", vars.join(" ")))
+}
+
+/// The host target triple, as `rustc -vV` reports it (what `cargo run` builds for).
+fn host_triple() -> String {
+    static TRIPLE: OnceLock<String> = OnceLock::new();
+    TRIPLE
+        .get_or_init(|| {
+            let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+            let out = Command::new(rustc)
+                .arg("-vV")
+                .current_dir(workspace_root())
+                .stdin(Stdio::null())
+                .output()
+                .expect("run `rustc -vV`");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("host: "))
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|| panic!("`rustc -vV` printed no host triple:\n{text}"))
+        })
+        .clone()
 }
 
 /// Removes from `cmd`'s environment what must not reach the function (every `AWS_*`

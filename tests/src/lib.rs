@@ -1,16 +1,21 @@
 //! The end-to-end harness for keywarden: a local AWS (moto, under libfaketime so tests can
 //! move its clock), the real `keywarden` binary run by `cargo lambda watch` and invoked with
-//! `cargo lambda invoke`, and helpers that seed IAM through the real SDK.
+//! `cargo lambda invoke`, helpers that seed IAM through the real SDK and read back what the
+//! function changed (IAM, Secrets Manager, STS), and a scanner that proves the function's
+//! output holds no secret access key.
 //!
 //! Everything it starts runs on 127.0.0.1 on ports picked at random, so tests run in
 //! parallel, and is stopped by pid when its guard is dropped. Missing tools (moto_server,
 //! cargo-lambda, libfaketime) make a test fail with the command that installs them: an
 //! end-to-end suite that silently skips is a suite that silently passes.
 
+pub mod inspect;
 pub mod lambda;
 pub mod moto;
 pub mod process;
+pub mod proxy;
 pub mod report;
+pub mod scan;
 pub mod scenario;
 pub mod seed;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::process::Supervised;
@@ -47,15 +48,7 @@ impl Moto {
             let port = free_port();
             let mut cmd = Command::new(&moto_server);
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("LD_PRELOAD", &faketime)
-                .env("FAKETIME_TIMESTAMP_FILE", &clock_file)
-                // Re-read the file on every clock call, so `set_clock` takes effect at once.
-                .env("FAKETIME_NO_CACHE", "1")
-                // File times stay real; only the wall clock moves.
-                .env("NO_FAKE_STAT", "1")
-                .env("FAKETIME_DONT_RESET", "1")
-                // Sleeps and timeouts inside moto keep working while the wall clock jumps.
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .envs(faketime_env(&faketime, &clock_file))
                 .env("PYTHONUNBUFFERED", "1")
                 .current_dir(dir.path());
             let log = dir.path().join(format!("moto-{port}.log"));
@@ -88,6 +81,52 @@ impl Moto {
             "clock offset must look like -100d or +0, not {offset:?}"
         );
         write_clock(&self.clock_file, offset);
+    }
+
+    /// The libfaketime timestamp file moto's clock follows; a function started with
+    /// [`crate::Watch::start_in_step`] follows the same file, so both clocks move together.
+    pub fn clock_file(&self) -> &Path {
+        &self.clock_file
+    }
+
+    /// moto's whole internal state (`/moto-api/data.json`): every model instance of every
+    /// service, by service and model name. It holds secrets (IAM keys, Secrets Manager
+    /// values): read it, never print it.
+    pub fn data(&self) -> Value {
+        let (status, body) = http_get(self.port, "/moto-api/data.json")
+            .unwrap_or_else(|e| panic!("GET /moto-api/data.json from moto: {e}"));
+        assert_eq!(status, 200, "GET /moto-api/data.json answered {status}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto's data.json is not JSON: {e}"))
+    }
+
+    /// Every access key moto ever issued, deleted ones included (moto keeps each model
+    /// instance it created), with its secret: `(user, access key id, secret)`.
+    pub fn issued_keys(&self) -> Vec<(String, String, String)> {
+        let data = self.data();
+        let keys = data["iam"]["AccessKey"].as_array().cloned().unwrap_or_default();
+        keys.iter()
+            .filter_map(|k| {
+                Some((
+                    k["user_name"].as_str().unwrap_or_default().to_string(),
+                    k["access_key_id"].as_str()?.to_string(),
+                    k["secret_access_key"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The messages published to SNS topics, as moto recorded them (`sent_notifications` of
+    /// every topic in the `sns` section of data.json: id, message, subject, attributes).
+    pub fn sns_messages(&self) -> Vec<Value> {
+        let data = self.data();
+        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+        topics.iter().flat_map(|t| t["sent_notifications"].as_array().cloned().unwrap_or_default()).collect()
+    }
+
+    /// The whole `sns` section of data.json as text (topics, subscriptions, platform
+    /// endpoints and every message they recorded), for scanning.
+    pub fn sns_text(&self) -> String {
+        self.data()["sns"].to_string()
     }
 
     /// The directory that holds the clock file and moto's log.
@@ -140,6 +179,24 @@ pub(crate) fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> 
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// The environment that runs a program under libfaketime with its wall clock at the offset
+/// written in `clock_file`:
+/// - `FAKETIME_NO_CACHE=1`: re-read the file on every clock call, so a new offset takes effect
+///   at once, in a process that is already running;
+/// - `NO_FAKE_STAT=1`: file times stay real (only the wall clock moves);
+/// - `FAKETIME_DONT_FAKE_MONOTONIC=1`: sleeps, timeouts and retries keep working while the
+///   wall clock jumps by days.
+pub fn faketime_env(libfaketime: &Path, clock_file: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("LD_PRELOAD", libfaketime.display().to_string()),
+        ("FAKETIME_TIMESTAMP_FILE", clock_file.display().to_string()),
+        ("FAKETIME_NO_CACHE", "1".into()),
+        ("NO_FAKE_STAT", "1".into()),
+        ("FAKETIME_DONT_RESET", "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+    ]
 }
 
 /// libfaketime's shared object: `KEYWARDEN_LIBFAKETIME`, else where Debian's `libfaketime`

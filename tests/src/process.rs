@@ -95,6 +95,12 @@ impl Supervised {
         format!("---- last output of {} ({}) ----\n{text}\n---- end ----", self.name, self.log.display())
     }
 
+    /// Everything the program wrote so far.
+    pub fn log(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Stops the program: EOF to the supervisor (which sends SIGTERM), then SIGKILL to the
     /// whole process group after `grace`.
     pub fn stop(&mut self, grace: Duration) {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::scenario::Expected;
 
 /// The check ids of the catalogue, in the report's spelling.
-pub const ALL_CHECKS: [&str; 14] = [
+pub const ALL_CHECKS: [&str; 16] = [
     "root_mfa_disabled",
     "root_access_key_present",
     "console_user_without_mfa",
@@ -24,7 +24,13 @@ pub const ALL_CHECKS: [&str; 14] = [
     "user_in_no_group",
     "virtual_mfa_unassigned",
     "password_policy_weak",
+    "rotation_blocked",
+    "rotation_held_key_in_use",
 ];
+
+/// The checks judged by the rotation planner on live reads: `skipped` in a run that plans
+/// no rotation (an `audit` action).
+pub const ROTATION_CHECKS: [&str; 2] = ["rotation_blocked", "rotation_held_key_in_use"];
 
 /// The checks about the account as a whole (skipped in a run scoped to users).
 pub const ACCOUNT_CHECKS: [&str; 4] =
@@ -33,6 +39,21 @@ pub const ACCOUNT_CHECKS: [&str; 4] =
 /// The report's `findings` array.
 pub fn findings(report: &Value) -> &Vec<Value> {
     report["findings"].as_array().unwrap_or_else(|| panic!("report has no findings array: {report:#}"))
+}
+
+/// The report's rotation `actions` array (planned or taken steps).
+pub fn actions(report: &Value) -> &Vec<Value> {
+    report["actions"].as_array().unwrap_or_else(|| panic!("report has no actions array: {report:#}"))
+}
+
+/// The rotation actions about `user`.
+pub fn actions_for<'a>(report: &'a Value, user: &str) -> Vec<&'a Value> {
+    actions(report).iter().filter(|a| a["user"] == user).collect()
+}
+
+/// The open (not exempted) findings of `check` about `user`.
+pub fn findings_for<'a>(report: &'a Value, check: &str, user: &str) -> Vec<&'a Value> {
+    findings(report).iter().filter(|f| f["check"] == check && f["user"] == user).collect()
 }
 
 /// A finding's identity and exemption flag, for comparing with a scenario's expectations.

@@ -24,6 +24,22 @@ pub struct AccessKey {
     secret: String,
 }
 
+impl AccessKey {
+    pub(crate) fn new(user: &str, access_key_id: &str, secret: &str) -> Self {
+        AccessKey {
+            user: user.to_string(),
+            access_key_id: access_key_id.to_string(),
+            secret: secret.to_string(),
+        }
+    }
+
+    /// The secret access key itself. Only for signing requests and for the leak scanner;
+    /// never format it into a message.
+    pub fn reveal_secret(&self) -> &str {
+        &self.secret
+    }
+}
+
 impl fmt::Debug for AccessKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessKey")
@@ -34,24 +50,28 @@ impl fmt::Debug for AccessKey {
     }
 }
 
-/// IAM (and STS) clients pointed at a moto endpoint.
+/// IAM, Secrets Manager and SNS clients (and STS, per key) pointed at a moto endpoint.
 #[derive(Debug, Clone)]
 pub struct Aws {
     pub iam: aws_sdk_iam::Client,
-    endpoint: String,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub(crate) endpoint: String,
 }
 
 /// Awaits an SDK call; a failure panics with the operation and the full error chain.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! call {
     ($what:expr, $fut:expr) => {
         match $fut.await {
             Ok(out) => out,
-            Err(e) => panic!("{}: {}", $what, DisplayErrorContext(e)),
+            Err(e) => panic!("{}: {}", $what, aws_sdk_iam::error::DisplayErrorContext(e)),
         }
     };
 }
 
-async fn sdk_config(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
+pub(crate) async fn sdk_config(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
     let credentials = aws_sdk_iam::config::Credentials::new(key_id, secret, None, None, "keywarden-e2e");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -65,7 +85,12 @@ impl Aws {
     /// Clients for the moto at `endpoint`, signed with the harness's admin credentials.
     pub async fn connect(endpoint: &str) -> Self {
         let config = sdk_config(endpoint, ADMIN_KEY_ID, ADMIN_SECRET).await;
-        Aws { iam: aws_sdk_iam::Client::new(&config), endpoint: endpoint.to_string() }
+        Aws {
+            iam: aws_sdk_iam::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            endpoint: endpoint.to_string(),
+        }
     }
 
     pub async fn create_user(&self, name: &str) {

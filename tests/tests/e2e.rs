@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use keywarden_e2e::report::{
     assert_same_findings, assert_summary_consistent, check_statuses, finding_set, findings, ACCOUNT_CHECKS,
-    ALL_CHECKS,
+    ALL_CHECKS, ROTATION_CHECKS,
 };
 use keywarden_e2e::scenario::{self, Expected, Seeded};
 use keywarden_e2e::{closed_port, function_env, lambda, Aws, Moto, Watch};
@@ -22,14 +22,15 @@ const MOTO_ACCOUNT: &str = "123456789012";
 fn severity(check: &str) -> &'static str {
     match check {
         "root_mfa_disabled" | "root_access_key_present" => "critical",
-        "console_user_without_mfa" => "high",
+        "console_user_without_mfa" | "rotation_held_key_in_use" => "high",
         "user_without_mfa"
         | "access_key_not_rotated"
         | "access_key_unused"
         | "console_password_unused"
         | "two_active_access_keys"
         | "user_in_no_group"
-        | "password_policy_weak" => "medium",
+        | "password_policy_weak"
+        | "rotation_blocked" => "medium",
         "access_key_created_at_setup"
         | "inactive_access_key_lingering"
         | "user_has_direct_policies"
@@ -75,7 +76,8 @@ fn assert_run_metadata(report: &Value, action: &str) {
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["account_id"], MOTO_ACCOUNT);
     assert_eq!(report["action"], action);
-    assert_eq!(report["mode"], "dry-run");
+    // The mode is what this run could do to keys: an on-demand audit does nothing to them.
+    assert_eq!(report["mode"], "off");
     assert!(report["run_id"].as_str().is_some_and(|r| !r.is_empty()), "run_id");
     let generated: DateTime<Utc> =
         report["generated_at"].as_str().and_then(|s| s.parse().ok()).expect("generated_at is a time");
@@ -110,10 +112,17 @@ async fn violations_are_reported_exactly() {
     assert_summary_consistent(&report);
     assert_key_ids(&report, seeded);
 
-    // Every check moto can exhibit fails; the one it cannot passes.
+    // Every check moto can exhibit fails; the one it cannot passes; an audit plans no
+    // rotation, so the rotation checks are skipped.
     let statuses = check_statuses(&report);
     for check in ALL_CHECKS {
-        let want = if check == "root_access_key_present" { "pass" } else { "fail" };
+        let want = if check == "root_access_key_present" {
+            "pass"
+        } else if ROTATION_CHECKS.contains(&check) {
+            "skipped"
+        } else {
+            "fail"
+        };
         assert_eq!(statuses.get(check).map(String::as_str), Some(want), "status of {check}");
     }
 
@@ -170,7 +179,13 @@ async fn compliant_account_has_no_user_findings() {
     assert_summary_consistent(&report);
     let statuses = check_statuses(&report);
     for check in ALL_CHECKS {
-        let want = if check == "root_mfa_disabled" { "fail" } else { "pass" };
+        let want = if check == "root_mfa_disabled" {
+            "fail"
+        } else if ROTATION_CHECKS.contains(&check) {
+            "skipped"
+        } else {
+            "pass"
+        };
         assert_eq!(statuses.get(check).map(String::as_str), Some(want), "status of {check}");
     }
     assert_eq!(report["summary"]["users_scanned"].as_u64(), Some(setup.seeded.users.len() as u64));
@@ -206,7 +221,8 @@ async fn unreachable_endpoint_reports_unknown_not_pass() {
         ALL_CHECKS.into_iter().collect()
     );
     for (check, status) in &statuses {
-        assert_eq!(status, "unknown", "{check} cannot pass on data that was never read");
+        let want = if ROTATION_CHECKS.contains(&check.as_str()) { "skipped" } else { "unknown" };
+        assert_eq!(status, want, "{check} cannot pass on data that was never read");
     }
     assert_summary_consistent(&report);
     assert_eq!(report["summary"]["findings"], 0);
@@ -230,8 +246,8 @@ async fn scoped_run_and_rejected_events() {
     let statuses = check_statuses(&report);
     for check in ALL_CHECKS {
         let status = statuses.get(check).map(String::as_str);
-        if ACCOUNT_CHECKS.contains(&check) {
-            assert_eq!(status, Some("skipped"), "account check {check} in a run scoped to users");
+        if ACCOUNT_CHECKS.contains(&check) || ROTATION_CHECKS.contains(&check) {
+            assert_eq!(status, Some("skipped"), "account or rotation check {check} in a scoped audit");
         } else {
             assert!(matches!(status, Some("pass" | "fail")), "user check {check} is {status:?}");
         }

@@ -61,7 +61,8 @@ impl Intercept for ApiCallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let key = match cfg.load::<Metadata>() {
-            Some(m) => format!("{}:{}", m.service().to_ascii_lowercase(), m.name()),
+            // `Secrets Manager` → `secretsmanager`, as in IAM policy actions.
+            Some(m) => format!("{}:{}", m.service().to_ascii_lowercase().replace(' ', ""), m.name()),
             None => "unknown:unknown".to_string(),
         };
         self.record(key);

@@ -30,6 +30,18 @@ use crate::error::AwsError;
 /// key from an orphan without reading the secret itself.
 pub const SECRET_KEY_ID_TAG: &str = "keywarden:access-key-id";
 
+/// The secret version id for a key: writing the value and naming its key is one call, so no
+/// crash can leave a stored key that a later run mistakes for an orphan.
+pub fn version_token(key_id: &str) -> String {
+    // ClientRequestToken must be 32 to 64 characters.
+    format!("keywarden-{key_id}-version")
+}
+
+/// The key id a secret version holds, read from its version id.
+pub fn key_id_of_version(version_id: &str) -> Option<&str> {
+    version_id.strip_prefix("keywarden-")?.strip_suffix("-version")
+}
+
 /// The secret's name for a user.
 pub fn secret_name(user: &str) -> String {
     format!("keywarden/{user}")
@@ -108,6 +120,17 @@ impl IamRotator {
         Ok(())
     }
 
+    async fn current_rotation_tag(&self, user: &str) -> Result<Option<String>, AwsError> {
+        let mut pages = self.iam.list_user_tags().user_name(user).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", &e))?;
+            if let Some(t) = page.tags().iter().find(|t| t.key() == ROTATION_TAG) {
+                return Ok(Some(t.value().to_string()));
+            }
+        }
+        Ok(None)
+    }
+
     async fn delete_key(&self, user: &str, key: &str) -> Result<(), AwsError> {
         const OP: &str = "iam:DeleteAccessKey";
         self.iam
@@ -159,6 +182,7 @@ impl IamRotator {
         self.secrets
             .put_secret_value()
             .secret_id(&arn)
+            .client_request_token(version_token(key_id))
             .secret_string(value)
             .send()
             .await
@@ -181,6 +205,14 @@ impl IamRotator {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_limit_exceeded_exception()) => {
                 // Another run or a human made a second key since we read: theirs to finish.
                 warn!(user, "CreateAccessKey hit the two-key limit; stopping without deleting anything");
+                // Withdraw our intent if it is still ours, so no later run takes the other
+                // party's key for an orphan of ours: with two keys and no record it blocks.
+                let intent = RotationState::Intent { old: old.to_string(), at: now }.to_tag();
+                if self.current_rotation_tag(user).await.ok().flatten().as_deref() == Some(intent.as_str()) {
+                    if let Err(u) = self.untag(user, &[ROTATION_TAG]).await {
+                        warn!(user, error = %u, "could not withdraw the intent tag after losing the race");
+                    }
+                }
                 return Err(AwsError::Service {
                     operation: "iam:CreateAccessKey",
                     code: "LimitExceeded".into(),
@@ -439,6 +471,14 @@ impl Rotator for IamRotator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_tokens_name_their_key_and_fit_the_api() {
+        let t = version_token("AKIAIOSFODNN7EXAMPLE");
+        assert!((32..=64).contains(&t.len()), "{t}");
+        assert_eq!(key_id_of_version(&t), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(key_id_of_version("3f1c2b9e-0000-4000-8000-000000000000"), None);
+    }
 
     #[test]
     fn assumed_role_sessions_map_to_their_role() {

@@ -212,20 +212,56 @@ async fn a_secret_that_cannot_be_stored_gets_its_key_deleted_at_once() {
     assert!(!format!("{err:?}").contains(SECRET), "the secret never reaches an error");
 }
 
+fn tags_rule(value: String) -> Rule {
+    mock!(aws_sdk_iam::Client::list_user_tags).then_compute_output(move |_| {
+        aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput::builder()
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("keywarden:rotation")
+                    .value(value.clone())
+                    .build()
+                    .expect("tag"),
+            )
+            .is_truncated(false)
+            .build()
+            .expect("output")
+    })
+}
+
 #[tokio::test]
-async fn losing_the_race_for_the_second_key_stops_without_deleting() {
+async fn losing_the_race_for_the_second_key_withdraws_our_intent_and_deletes_nothing() {
     let log = Log::default();
-    let iam = iam_rules(&log, true);
+    let mut iam = iam_rules(&log, true);
+    let ours = keywarden_core::rotation::RotationState::Intent { old: OLD.into(), at: now() }.to_tag();
+    iam.push(tags_rule(ours));
     let sm = sm_rules(&log, false, Arc::default());
     let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
     let err = r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect_err("limit");
     assert_eq!(err.code.as_deref(), Some("LimitExceeded"));
     let calls = log.get();
-    assert!(!calls.iter().any(|c| c.starts_with("DeleteAccessKey") || c == "UntagUser"), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("DeleteAccessKey")), "{calls:?}");
     assert!(
         !calls.iter().any(|c| c.starts_with("CreateSecret") || c.starts_with("PutSecretValue")),
         "{calls:?}"
     );
+    assert_eq!(calls.last().map(String::as_str), Some("UntagUser"), "our intent is withdrawn: {calls:?}");
+}
+
+#[tokio::test]
+async fn losing_the_race_to_another_run_leaves_its_record_alone() {
+    let log = Log::default();
+    let mut iam = iam_rules(&log, true);
+    let theirs = keywarden_core::rotation::RotationState::Intent {
+        old: OLD.into(),
+        at: now() + chrono::Duration::seconds(3),
+    }
+    .to_tag();
+    iam.push(tags_rule(theirs));
+    let sm = sm_rules(&log, false, Arc::default());
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect_err("limit");
+    let calls = log.get();
+    assert!(!calls.iter().any(|c| c.starts_with("DeleteAccessKey") || c == "UntagUser"), "{calls:?}");
 }
 
 #[tokio::test]
