@@ -71,7 +71,8 @@ macro_rules! call {
     };
 }
 
-pub(crate) async fn sdk_config(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
+/// An SDK config for moto at `endpoint`, signed with the given key.
+pub async fn sdk_config(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
     let credentials = aws_sdk_iam::config::Credentials::new(key_id, secret, None, None, "keywarden-e2e");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

@@ -20,12 +20,11 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Instant;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use keywarden_e2e::report::{assert_summary_consistent, findings};
-use keywarden_e2e::scan::{function_output, scan_texts};
+use keywarden_e2e::scan::{assert_no_leak_in, function_output};
 use keywarden_e2e::scenario::{self, TEAM_GROUP};
 use keywarden_e2e::{workspace_root, Aws, Moto, Watch};
 use serde_json::{json, Value};
@@ -170,7 +169,7 @@ impl Rig {
         let started = Instant::now();
         let moto = Moto::start();
         let aws = Aws::connect(&moto.endpoint()).await;
-        let config = sdk_config(&moto.endpoint()).await;
+        let config = keywarden_e2e::seed::sdk_config(&moto.endpoint(), "testing", "testing").await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
@@ -320,36 +319,10 @@ impl Rig {
             texts.push((format!("SQS {} message {}", d.queue, d.message_id()), d.body.clone()));
         }
         texts.extend(extra);
-        let scan = scan_texts(&self.aws, &self.moto, &texts).await;
-        assert!(
-            scan.leaks.is_empty(),
-            "secret access keys leaked (values not shown):\n  {}\nscanned: {:?}",
-            scan.leaks.join("\n  "),
-            scan.sources
-        );
-        assert!(scan.secrets > 0, "the leak scan had no secret to look for: it proves nothing");
-        let bytes: usize = scan.sources.values().sum();
-        eprintln!(
-            "leak scan: {} secrets ({} stored versions) not found in {bytes} bytes from {} sources \
-             ({} SQS messages)",
-            scan.secrets,
-            scan.stored_versions,
-            scan.sources.len(),
-            delivered.len()
-        );
+        assert_no_leak_in(&self.aws, &self.moto, &texts).await;
+        eprintln!("{} of the scanned texts came from SQS", delivered.len());
         eprintln!("test took {:.1?}", self.started.elapsed());
     }
-}
-
-async fn sdk_config(endpoint: &str) -> SdkConfig {
-    let credentials =
-        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "keywarden-alerts");
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(credentials)
-        .load()
-        .await
 }
 
 fn count(v: &Value) -> u64 {
