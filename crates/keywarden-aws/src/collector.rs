@@ -69,9 +69,9 @@ impl IamDirectory {
         Self { iam, sts, counter, options }
     }
 
-    /// Asks STS who we are: the one reliable source of the account id (the credential
-    /// report's root row is missing when the caller lacks no permission but the report is
-    /// filtered, and emulators omit it).
+    /// Asks STS who we are: the one source of the account id that needs no permission and
+    /// does not depend on the credential report (whose root row emulators omit, and which
+    /// may be the very read that failed).
     pub async fn account_id(&self) -> Result<String, AwsError> {
         const OP: &str = "sts:GetCallerIdentity";
         let out = self.sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk(OP, &e))?;
