@@ -8,8 +8,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use keywarden_e2e::report::{
-    assert_same_findings, assert_summary_consistent, check_statuses, finding_set, findings, ACCOUNT_CHECKS,
-    ALL_CHECKS, ROTATION_CHECKS,
+    assert_same_findings, assert_summary_consistent, check_statuses, finding_set, findings, skipped_in_audit,
+    ACCOUNT_CHECKS, ALL_CHECKS,
 };
 use keywarden_e2e::scenario::{self, Expected, Seeded};
 use keywarden_e2e::{closed_port, function_env, lambda, Aws, Moto, Watch};
@@ -118,7 +118,7 @@ async fn violations_are_reported_exactly() {
     for check in ALL_CHECKS {
         let want = if check == "root_access_key_present" {
             "pass"
-        } else if ROTATION_CHECKS.contains(&check) {
+        } else if skipped_in_audit(check) {
             "skipped"
         } else {
             "fail"
@@ -181,7 +181,7 @@ async fn compliant_account_has_no_user_findings() {
     for check in ALL_CHECKS {
         let want = if check == "root_mfa_disabled" {
             "fail"
-        } else if ROTATION_CHECKS.contains(&check) {
+        } else if skipped_in_audit(check) {
             "skipped"
         } else {
             "pass"
@@ -221,7 +221,7 @@ async fn unreachable_endpoint_reports_unknown_not_pass() {
         ALL_CHECKS.into_iter().collect()
     );
     for (check, status) in &statuses {
-        let want = if ROTATION_CHECKS.contains(&check.as_str()) { "skipped" } else { "unknown" };
+        let want = if skipped_in_audit(check.as_str()) { "skipped" } else { "unknown" };
         assert_eq!(status, want, "{check} cannot pass on data that was never read");
     }
     assert_summary_consistent(&report);
@@ -246,7 +246,7 @@ async fn scoped_run_and_rejected_events() {
     let statuses = check_statuses(&report);
     for check in ALL_CHECKS {
         let status = statuses.get(check).map(String::as_str);
-        if ACCOUNT_CHECKS.contains(&check) || ROTATION_CHECKS.contains(&check) {
+        if ACCOUNT_CHECKS.contains(&check) || skipped_in_audit(check) {
             assert_eq!(status, Some("skipped"), "account or rotation check {check} in a scoped audit");
         } else {
             assert!(matches!(status, Some("pass" | "fail")), "user check {check} is {status:?}");

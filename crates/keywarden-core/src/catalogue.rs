@@ -81,6 +81,8 @@ pub enum CheckId {
     PasswordPolicyWeak,
     RotationBlocked,
     RotationHeldKeyInUse,
+    GroupMembershipMissing,
+    GroupMembershipUnexpected,
 }
 
 /// The fields of [`CheckMeta`] after its id, in order: one row of the catalogue table.
@@ -112,7 +114,7 @@ pub struct CheckMeta {
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 16] = [
+    pub const ALL: [CheckId; 18] = [
         CheckId::RootMfaDisabled,
         CheckId::RootAccessKeyPresent,
         CheckId::ConsoleUserWithoutMfa,
@@ -129,6 +131,8 @@ impl CheckId {
         CheckId::PasswordPolicyWeak,
         CheckId::RotationBlocked,
         CheckId::RotationHeldKeyInUse,
+        CheckId::GroupMembershipMissing,
+        CheckId::GroupMembershipUnexpected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -149,6 +153,8 @@ impl CheckId {
             CheckId::PasswordPolicyWeak => "password_policy_weak",
             CheckId::RotationBlocked => "rotation_blocked",
             CheckId::RotationHeldKeyInUse => "rotation_held_key_in_use",
+            CheckId::GroupMembershipMissing => "group_membership_missing",
+            CheckId::GroupMembershipUnexpected => "group_membership_unexpected",
         }
     }
 
@@ -314,6 +320,26 @@ impl CheckId {
                 &["1.14"],
                 &["IAM.3"],
                 &[LiveKeys],
+            ),
+            CheckId::GroupMembershipMissing => (
+                "User missing from a required group",
+                Severity::High,
+                Scope::User,
+                "A user outside a group the desired state requires (such as the MFA-enforcing SelfEdit group) escapes the control that group carries.",
+                "Add the user to the group, or change the desired-state document if the requirement is wrong.",
+                &[],
+                &["iam-user-group-membership-check"],
+                &[Authorization],
+            ),
+            CheckId::GroupMembershipUnexpected => (
+                "User in a group it should not be in",
+                Severity::High,
+                Scope::User,
+                "Membership of a restricted (often privileged) group that the desired state does not grant is privilege drift.",
+                "Remove the user from the group, or add them to its list in the desired-state document after review.",
+                &[],
+                &[],
+                &[Authorization],
             ),
         };
         CheckMeta { id: self, title, severity, scope, rationale, remediation, cis, security_hub, reads }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::catalogue::{CheckId, CheckMeta, DataSource, Scope};
 use crate::config::AuditPolicy;
 use crate::credential_report::{CredentialRow, KeySlot, ReportTime};
+use crate::desired::Drift;
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::report::Finding;
 use crate::rotation::{RotationState, ROTATION_TAG};
@@ -105,6 +106,12 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
             ev.statuses.insert(check, CheckStatus::Skipped("rotation was not planned in this run".into()));
             continue;
         }
+        if matches!(check, CheckId::GroupMembershipMissing | CheckId::GroupMembershipUnexpected)
+            && policy.desired.is_none()
+        {
+            ev.statuses.insert(check, CheckStatus::Skipped("no DESIRED_STATE is configured".into()));
+            continue;
+        }
         if meta.scope == Scope::Account && *scope != UserScope::All {
             ev.statuses.insert(check, CheckStatus::Skipped("run is scoped to named users".into()));
             continue;
@@ -188,6 +195,27 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
                     None,
                     format!("{} has policies of its own: {}", user.name, parts.join("; ")),
                 ));
+            }
+            if let Some(desired) = &policy.desired {
+                for drift in desired.drift(&user.name, &user.groups) {
+                    let (check, group, message) = match drift {
+                        Drift::Missing { group, .. } => (
+                            CheckId::GroupMembershipMissing,
+                            group.clone(),
+                            format!("{} is not in {group}, which every user must be in", user.name),
+                        ),
+                        Drift::Unexpected { group, why, .. } => (
+                            CheckId::GroupMembershipUnexpected,
+                            group.clone(),
+                            format!("{} is in {group}: {why}", user.name),
+                        ),
+                    };
+                    if evaluated(check) {
+                        // One finding per user and group, so the id names the group.
+                        let resource = format!("{} group {group}", user.arn);
+                        findings.push(user_finding(check, &user.name, &resource, None, message));
+                    }
+                }
             }
             if evaluated(CheckId::UserInNoGroup) && user.groups.is_empty() {
                 findings.push(user_finding(

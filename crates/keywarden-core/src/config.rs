@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::desired::DesiredState;
 use crate::rotation::RotationPolicy;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -86,6 +87,8 @@ pub struct AuditPolicy {
     pub password: PasswordRequirements,
     /// Members of these groups are exempt from every check (shown as exempted, not hidden).
     pub exempt_groups: BTreeSet<String>,
+    /// The desired group membership; the drift checks are skipped without one.
+    pub desired: Option<DesiredState>,
 }
 
 impl Default for AuditPolicy {
@@ -101,6 +104,7 @@ impl Default for AuditPolicy {
                 require_all_classes: true,
             },
             exempt_groups: BTreeSet::new(),
+            desired: None,
         }
     }
 }
@@ -165,6 +169,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "KEYWARDEN_ROLE_ARN",
         "(none)",
         "keywarden's role, allowed besides the owner on stored secrets; from STS if unset",
+    ),
+    (
+        "DESIRED_STATE",
+        "(none)",
+        "group-membership desired state (JSON, see README); drift checks are skipped without it",
     ),
     ("REPORT_BUCKET", "(none)", "S3 bucket for every run's full report; enables new/resolved in the digest"),
     (
@@ -305,6 +314,14 @@ impl Config {
             }
             other => other,
         };
+        let desired = match get("DESIRED_STATE") {
+            None => None,
+            Some(doc) => Some(DesiredState::parse(&doc).map_err(|e| ConfigError {
+                variable: "DESIRED_STATE",
+                value: doc.chars().take(200).collect(),
+                reason: e.to_string(),
+            })?),
+        };
         let notify_clean_runs = boolean("NOTIFY_CLEAN_RUNS", get("NOTIFY_CLEAN_RUNS"), true)?;
 
         Ok(Config {
@@ -326,6 +343,7 @@ impl Config {
                 setup_window_minutes,
                 password: PasswordRequirements { min_length, reuse_prevention, require_all_classes },
                 exempt_groups,
+                desired,
             },
             rotation_mode,
             topic_arn,

@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod config;
 pub mod credential_report;
+pub mod desired;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;

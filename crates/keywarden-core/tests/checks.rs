@@ -214,9 +214,59 @@ fn assert_clean(ev: &Evaluation) {
     assert!(ev.findings.is_empty(), "expected no findings, got {:#?}", ev.findings);
 }
 
-/// The checks `evaluate` judges; the rotation checks are judged by the rotation step.
+/// The checks `evaluate` judges without extra configuration: the rotation checks are
+/// judged by the rotation step, the drift checks need a desired state (tested below).
 fn audit_checks() -> impl Iterator<Item = CheckId> {
-    CheckId::ALL.into_iter().filter(|c| !c.meta().reads.contains(&DataSource::LiveKeys))
+    CheckId::ALL.into_iter().filter(|c| !c.meta().reads.contains(&DataSource::LiveKeys) && !is_drift(*c))
+}
+
+fn is_drift(c: CheckId) -> bool {
+    matches!(c, CheckId::GroupMembershipMissing | CheckId::GroupMembershipUnexpected)
+}
+
+#[test]
+fn drift_checks_are_skipped_without_a_desired_state_and_judged_with_one() {
+    let mut inv = inventory(vec![console_user("alice"), api_user("robot")]);
+    let ev = run(&inv);
+    for check in [CheckId::GroupMembershipMissing, CheckId::GroupMembershipUnexpected] {
+        assert!(matches!(ev.statuses.get(&check), Some(CheckStatus::Skipped(_))), "{check}");
+    }
+    user_mut(&mut inv, "robot").groups.insert("Admins".into());
+    let desired = keywarden_core::desired::DesiredState::parse(&format!(
+        r#"{{"required_for_all": ["{MFA_GROUP}", "Auditors"], "restricted": {{"Admins": ["alice"]}}}}"#
+    ))
+    .expect("valid desired state");
+    let policy = AuditPolicy { desired: Some(desired), ..AuditPolicy::default() };
+    let ev = evaluate(&inv, &policy, &UserScope::All, now());
+    let mut got: Vec<(CheckId, Option<String>, String)> = ev
+        .findings
+        .iter()
+        .filter(|f| is_drift(f.check))
+        .map(|f| (f.check, f.user.clone(), f.message.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                CheckId::GroupMembershipMissing,
+                Some("alice".into()),
+                "alice is not in Auditors, which every user must be in".into()
+            ),
+            (
+                CheckId::GroupMembershipMissing,
+                Some("robot".into()),
+                "robot is not in Auditors, which every user must be in".into()
+            ),
+            (
+                CheckId::GroupMembershipUnexpected,
+                Some("robot".into()),
+                "robot is in Admins: not on the group's list of allowed members".into()
+            ),
+        ]
+    );
+    let ids: std::collections::BTreeSet<String> = ev.findings.iter().map(|f| f.id()).collect();
+    assert_eq!(ids.len(), ev.findings.len(), "each finding has its own id");
 }
 
 #[test]
@@ -240,6 +290,9 @@ fn only(users: &[&str]) -> UserScope {
 /// added to the catalogue without a test case here).
 fn violation(check: CheckId) -> Inventory {
     match check {
+        CheckId::GroupMembershipMissing | CheckId::GroupMembershipUnexpected => {
+            unreachable!("{check} needs a desired state; see the drift test")
+        }
         CheckId::RotationBlocked | CheckId::RotationHeldKeyInUse => {
             unreachable!("{check} is judged by the rotation step, not by evaluate")
         }
@@ -309,6 +362,9 @@ fn violation(check: CheckId) -> Inventory {
 /// An account that comes as close as possible to violating `check` without doing so.
 fn near_miss(check: CheckId) -> Inventory {
     match check {
+        CheckId::GroupMembershipMissing | CheckId::GroupMembershipUnexpected => {
+            unreachable!("{check} needs a desired state; see the drift test")
+        }
         CheckId::RotationBlocked | CheckId::RotationHeldKeyInUse => {
             unreachable!("{check} is judged by the rotation step, not by evaluate")
         }

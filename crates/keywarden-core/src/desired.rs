@@ -1,0 +1,212 @@
+//! The desired state of group membership, and the drift between it and the account.
+//!
+//! The document is small JSON that a security team writes once and deploys with the
+//! function:
+//!
+//! ```json
+//! {
+//!   "required_for_all": ["SelfEdit"],
+//!   "restricted": {"Admins": ["alice", "bob"]},
+//!   "other_groups": "ignore"
+//! }
+//! ```
+//!
+//! - `required_for_all`: every user must be in these groups (default: the MFA-enforcing
+//!   `SelfEdit` group of the seeds);
+//! - `restricted`: only the listed users may be in these groups;
+//! - `other_groups`: `ignore` (default) or `flag` membership in any group the document does
+//!   not name.
+//!
+//! It is validated by hand over `serde_json::Value` so that an error names its JSON path
+//! (`$.restricted.Admins[1]`): the person fixing a deployment needs the place, not a column.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::is_iam_name;
+
+/// The group keywarden expects every user in when the document names none.
+pub const DEFAULT_REQUIRED_GROUP: &str = "SelfEdit";
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("desired state {path}: {reason}")]
+pub struct DesiredStateError {
+    /// Where in the document, as a JSON path (`$` is the whole document).
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherGroups {
+    Ignore,
+    Flag,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredState {
+    pub required_for_all: BTreeSet<String>,
+    pub restricted: BTreeMap<String, BTreeSet<String>>,
+    pub other_groups: OtherGroups,
+}
+
+/// One difference between the desired and the live membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// The user is not in a group every user must be in.
+    Missing { user: String, group: String },
+    /// The user is in a restricted group without being listed, or in an unnamed group while
+    /// `other_groups` is `flag`.
+    Unexpected { user: String, group: String, why: &'static str },
+}
+
+fn err(path: &str, reason: impl Into<String>) -> DesiredStateError {
+    DesiredStateError { path: path.to_string(), reason: reason.into() }
+}
+
+fn names(value: &serde_json::Value, path: &str) -> Result<BTreeSet<String>, DesiredStateError> {
+    let list = value.as_array().ok_or_else(|| err(path, "expected a list of names"))?;
+    let mut out = BTreeSet::new();
+    for (i, v) in list.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let name = v.as_str().ok_or_else(|| err(&p, "expected a string"))?;
+        if !is_iam_name(name) {
+            return Err(err(&p, format!("`{name}` is not a valid IAM name")));
+        }
+        out.insert(name.to_string());
+    }
+    Ok(out)
+}
+
+impl DesiredState {
+    pub fn parse(text: &str) -> Result<Self, DesiredStateError> {
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
+        let obj = doc.as_object().ok_or_else(|| err("$", "expected an object"))?;
+        for key in obj.keys() {
+            if !["required_for_all", "restricted", "other_groups"].contains(&key.as_str()) {
+                return Err(err(
+                    &format!("$.{key}"),
+                    "unknown field; expected required_for_all, restricted or other_groups",
+                ));
+            }
+        }
+        let required_for_all = match obj.get("required_for_all") {
+            None => [DEFAULT_REQUIRED_GROUP.to_string()].into(),
+            Some(v) => names(v, "$.required_for_all")?,
+        };
+        let mut restricted = BTreeMap::new();
+        if let Some(v) = obj.get("restricted") {
+            let groups =
+                v.as_object().ok_or_else(|| err("$.restricted", "expected an object of group: [users]"))?;
+            for (group, members) in groups {
+                let p = format!("$.restricted.{group}");
+                if !is_iam_name(group) {
+                    return Err(err(&p, format!("`{group}` is not a valid IAM group name")));
+                }
+                if required_for_all.contains(group) {
+                    return Err(err(&p, "a group cannot be both required for all and restricted"));
+                }
+                restricted.insert(group.clone(), names(members, &p)?);
+            }
+        }
+        let other_groups = match obj.get("other_groups") {
+            None => OtherGroups::Ignore,
+            Some(v) => match v.as_str() {
+                Some("ignore") => OtherGroups::Ignore,
+                Some("flag") => OtherGroups::Flag,
+                _ => return Err(err("$.other_groups", "expected \"ignore\" or \"flag\"")),
+            },
+        };
+        Ok(Self { required_for_all, restricted, other_groups })
+    }
+
+    /// The drift of one user's live groups, in a stable order.
+    pub fn drift(&self, user: &str, groups: &BTreeSet<String>) -> Vec<Drift> {
+        let mut out = Vec::new();
+        for g in self.required_for_all.difference(groups) {
+            out.push(Drift::Missing { user: user.to_string(), group: g.clone() });
+        }
+        for g in groups {
+            if let Some(allowed) = self.restricted.get(g) {
+                if !allowed.contains(user) {
+                    out.push(Drift::Unexpected {
+                        user: user.to_string(),
+                        group: g.clone(),
+                        why: "not on the group's list of allowed members",
+                    });
+                }
+            } else if !self.required_for_all.contains(g) && self.other_groups == OtherGroups::Flag {
+                out.push(Drift::Unexpected {
+                    user: user.to_string(),
+                    group: g.clone(),
+                    why: "a group the desired state does not name",
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_require_the_mfa_group_and_ignore_others() {
+        let d = DesiredState::parse("{}").expect("empty is valid");
+        assert_eq!(d.required_for_all, set(&["SelfEdit"]));
+        assert_eq!(d.other_groups, OtherGroups::Ignore);
+        assert_eq!(
+            d.drift("alice", &set(&["Developers"])),
+            vec![Drift::Missing { user: "alice".into(), group: "SelfEdit".into() }]
+        );
+        assert!(d.drift("bob", &set(&["SelfEdit", "Developers"])).is_empty());
+    }
+
+    #[test]
+    fn restricted_groups_allow_only_their_members() {
+        let d = DesiredState::parse(r#"{"required_for_all": ["SelfEdit"], "restricted": {"Admins": ["alice"]}, "other_groups": "flag"}"#)
+            .expect("valid");
+        assert!(d.drift("alice", &set(&["SelfEdit", "Admins"])).is_empty());
+        assert_eq!(
+            d.drift("mallory", &set(&["SelfEdit", "Admins", "Sandbox"])),
+            vec![
+                Drift::Unexpected {
+                    user: "mallory".into(),
+                    group: "Admins".into(),
+                    why: "not on the group's list of allowed members"
+                },
+                Drift::Unexpected {
+                    user: "mallory".into(),
+                    group: "Sandbox".into(),
+                    why: "a group the desired state does not name"
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_json_path() {
+        for (doc, path) in [
+            ("[1]", "$"),
+            ("nope", "$"),
+            (r#"{"required": []}"#, "$.required"),
+            (r#"{"required_for_all": "SelfEdit"}"#, "$.required_for_all"),
+            (r#"{"required_for_all": ["SelfEdit", 3]}"#, "$.required_for_all[1]"),
+            (r#"{"restricted": {"Admins": ["alice", "bad name"]}}"#, "$.restricted.Admins[1]"),
+            (r#"{"restricted": {"SelfEdit": []}}"#, "$.restricted.SelfEdit"),
+            (r#"{"other_groups": "maybe"}"#, "$.other_groups"),
+        ] {
+            let e = DesiredState::parse(doc).expect_err(doc);
+            assert_eq!(e.path, path, "{doc}: {e}");
+            assert!(e.to_string().contains(path));
+        }
+    }
+}
