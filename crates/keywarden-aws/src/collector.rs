@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 use keywarden_core::credential_report::CredentialReport;
 use keywarden_core::model::{
     AccessKeyMeta, AccountSummary, Authorization, Collected, GroupDetail, LiveDetails, LiveRequest,
-    PasswordPolicy, UserDetail, VirtualMfaDevice,
+    ManagedPolicy, PasswordPolicy, UserDetail, VirtualMfaDevice,
 };
 use keywarden_core::ports::Directory;
 use keywarden_core::Inventory;
@@ -158,6 +158,7 @@ impl IamDirectory {
             .get_account_authorization_details()
             .filter(EntityType::User)
             .filter(EntityType::Group)
+            .filter(EntityType::LocalManagedPolicy)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -185,6 +186,13 @@ impl IamDirectory {
                             .filter_map(|p| p.policy_arn().map(str::to_string))
                             .collect(),
                         tags: u.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                        inline_documents: u
+                            .user_policy_list()
+                            .iter()
+                            .filter_map(|p| {
+                                Some((p.policy_name()?.to_string(), policy_text(p.policy_document()?)))
+                            })
+                            .collect(),
                     },
                 );
             }
@@ -208,6 +216,30 @@ impl IamDirectory {
                             .iter()
                             .filter_map(|p| p.policy_arn().map(str::to_string))
                             .collect(),
+                        inline_documents: g
+                            .group_policy_list()
+                            .iter()
+                            .filter_map(|p| {
+                                Some((p.policy_name()?.to_string(), policy_text(p.policy_document()?)))
+                            })
+                            .collect(),
+                    },
+                );
+            }
+            for p in page.policies() {
+                let Some(arn) = p.arn() else { continue };
+                let document = p
+                    .policy_version_list()
+                    .iter()
+                    .find(|v| v.is_default_version())
+                    .and_then(|v| v.document())
+                    .map(policy_text);
+                auth.managed_policies.insert(
+                    arn.to_string(),
+                    ManagedPolicy {
+                        name: p.policy_name().unwrap_or_default().to_string(),
+                        arn: arn.to_string(),
+                        document,
                     },
                 );
             }
@@ -300,6 +332,57 @@ impl IamDirectory {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => Ok(false),
             Err(e) => Err(AwsError::from_sdk(OP, &e)),
         }
+    }
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986, so `+` is a plus, not a space);
+/// emulators sometimes return them plain. A document that already looks like JSON is kept.
+pub fn policy_text(raw: &str) -> String {
+    if raw.trim_start().starts_with('{') {
+        return raw.to_string();
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_text;
+
+    #[test]
+    fn policy_documents_are_url_decoded_once() {
+        assert_eq!(
+            policy_text("%7B%22Version%22%3A%222012-10-17%22%2C%22Sid%22%3A%22a+b%25%22%7D"),
+            r#"{"Version":"2012-10-17","Sid":"a+b%"}"#
+        );
+        let plain = r#"{"Sid": "100%7B"}"#;
+        assert_eq!(policy_text(plain), plain, "plain JSON is not decoded again");
+        assert_eq!(policy_text("%7"), "%7", "a truncated escape stays as it is");
     }
 }
 

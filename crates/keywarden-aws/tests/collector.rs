@@ -117,7 +117,37 @@ async fn authorization_details_are_read_across_pages() {
         .then_output(|| {
             GetAccountAuthorizationDetailsOutput::builder()
                 .user_detail_list(user("carol", &["Admins"]))
-                .group_detail_list(GroupDetail::builder().group_name("Admins").build())
+                .group_detail_list(
+                    GroupDetail::builder()
+                        .group_name("Admins")
+                        .group_policy_list(
+                            aws_sdk_iam::types::PolicyDetail::builder()
+                                .policy_name("admin")
+                                .policy_document("%7B%22Statement%22%3A%5B%5D%7D")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .policies(
+                    aws_sdk_iam::types::ManagedPolicyDetail::builder()
+                        .policy_name("SelfService")
+                        .arn("arn:aws:iam::123456789012:policy/SelfService")
+                        .policy_version_list(
+                            aws_sdk_iam::types::PolicyVersion::builder()
+                                .version_id("v1")
+                                .is_default_version(false)
+                                .document("%7B%22old%22%3Atrue%7D")
+                                .build(),
+                        )
+                        .policy_version_list(
+                            aws_sdk_iam::types::PolicyVersion::builder()
+                                .version_id("v2")
+                                .is_default_version(true)
+                                .document("%7B%22Version%22%3A%222012-10-17%22%7D")
+                                .build(),
+                        )
+                        .build(),
+                )
                 .is_truncated(false)
                 .build()
         });
@@ -127,6 +157,13 @@ async fn authorization_details_are_read_across_pages() {
     assert_eq!(auth.groups.keys().collect::<Vec<_>>(), ["Admins", "SelfEdit"]);
     assert_eq!(auth.users["bob"].tags.get("keywarden:exempt").map(String::as_str), Some("all"));
     assert!(auth.users["bob"].groups.is_empty());
+    assert_eq!(auth.groups["Admins"].inline_documents["admin"], r#"{"Statement":[]}"#);
+    let managed = &auth.managed_policies["arn:aws:iam::123456789012:policy/SelfService"];
+    assert_eq!(
+        managed.document.as_deref(),
+        Some(r#"{"Version":"2012-10-17"}"#),
+        "the default version, decoded"
+    );
     assert_eq!(counter.snapshot().get("iam:GetAccountAuthorizationDetails"), Some(&2));
 }
 

@@ -75,6 +75,17 @@ pub struct Inventory {
 pub struct Authorization {
     pub users: BTreeMap<String, UserDetail>,
     pub groups: BTreeMap<String, GroupDetail>,
+    /// Customer-managed policies by ARN, with their default version's document.
+    pub managed_policies: BTreeMap<String, ManagedPolicy>,
+}
+
+/// A customer-managed policy and the JSON of its default version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub arn: String,
+    /// `None` when IAM returned no default version document.
+    pub document: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +99,8 @@ pub struct UserDetail {
     /// ARNs of managed policies attached directly to the user.
     pub attached_policies: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    /// The inline policies' JSON documents by name (URL-decoded).
+    pub inline_documents: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,6 +109,8 @@ pub struct GroupDetail {
     pub arn: String,
     pub inline_policies: Vec<String>,
     pub attached_policies: Vec<String>,
+    /// The inline policies' JSON documents by name (URL-decoded).
+    pub inline_documents: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

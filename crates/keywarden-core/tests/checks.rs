@@ -143,6 +143,7 @@ fn inventory(rows: Vec<CredentialRow>) -> Inventory {
             arn: format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"),
             inline_policies: vec!["self-service".into()],
             attached_policies: Vec::new(),
+            inline_documents: Default::default(),
         },
     )]
     .into_iter()
@@ -162,7 +163,7 @@ fn inventory(rows: Vec<CredentialRow>) -> Inventory {
             root: Some(root_row()),
             users: rows,
         }),
-        authorization: Ok(Authorization { users, groups }),
+        authorization: Ok(Authorization { users, groups, managed_policies: Default::default() }),
         virtual_mfa_devices: Ok(devices),
         account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
         password_policy: Ok(Some(strong_password_policy())),

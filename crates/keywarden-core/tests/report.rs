@@ -100,7 +100,11 @@ fn inventory() -> Inventory {
             root: None,
             users: rows,
         }),
-        authorization: Ok(Authorization { users, groups: BTreeMap::new() }),
+        authorization: Ok(Authorization {
+            users,
+            groups: BTreeMap::new(),
+            managed_policies: BTreeMap::new(),
+        }),
         virtual_mfa_devices: Ok(vec![VirtualMfaDevice {
             serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/dave"),
             user: None,
