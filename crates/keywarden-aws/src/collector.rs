@@ -370,22 +370,6 @@ pub fn policy_text(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::policy_text;
-
-    #[test]
-    fn policy_documents_are_url_decoded_once() {
-        assert_eq!(
-            policy_text("%7B%22Version%22%3A%222012-10-17%22%2C%22Sid%22%3A%22a+b%25%22%7D"),
-            r#"{"Version":"2012-10-17","Sid":"a+b%"}"#
-        );
-        let plain = r#"{"Sid": "100%7B"}"#;
-        assert_eq!(policy_text(plain), plain, "plain JSON is not decoded again");
-        assert_eq!(policy_text("%7"), "%7", "a truncated escape stays as it is");
-    }
-}
-
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
@@ -449,5 +433,21 @@ impl Directory for IamDirectory {
 
     fn api_calls(&self) -> BTreeMap<String, u64> {
         self.counter.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_text;
+
+    #[test]
+    fn policy_documents_are_url_decoded_once() {
+        assert_eq!(
+            policy_text("%7B%22Version%22%3A%222012-10-17%22%2C%22Sid%22%3A%22a+b%25%22%7D"),
+            r#"{"Version":"2012-10-17","Sid":"a+b%"}"#
+        );
+        let plain = r#"{"Sid": "100%7B"}"#;
+        assert_eq!(policy_text(plain), plain, "plain JSON is not decoded again");
+        assert_eq!(policy_text("%7"), "%7", "a truncated escape stays as it is");
     }
 }
