@@ -18,6 +18,7 @@ pub mod desired;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
+pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod rotation;

@@ -1,0 +1,1161 @@
+//! IAM identity-policy documents: parsing, semantic comparison with the canonical
+//! self-service policy, evaluation, and the over-broad self-service check.
+//!
+//! The canonical self-service policy (AWS's `Force_MFA` example) lives in
+//! `policies/self-service.json` and is embedded as [`CANONICAL_SELF_SERVICE`]: the same file
+//! is meant to be deployed by the CDK stack, so there is one source.
+//!
+//! The evaluator is deliberately conservative: anything it does not understand that could
+//! change the answer yields [`Decision::Unknown`] with a reason, never a guess.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// The canonical self-service policy (AWS `Force_MFA`), pretty-printed JSON.
+pub const CANONICAL_SELF_SERVICE: &str = include_str!("../policies/self-service.json");
+
+/// The policy language version in which policy variables are substituted.
+pub const VERSION_2012: &str = "2012-10-17";
+const VERSION_2008: &str = "2008-10-17";
+
+/// Why a policy document could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    /// The text is not JSON at all.
+    #[error("policy document is not valid JSON: {0}")]
+    Json(String),
+    /// The JSON is not a valid identity policy; `path` is a JSON path to the offending element.
+    #[error("invalid policy document at {path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+fn invalid(path: impl Into<String>, reason: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid { path: path.into(), reason: reason.into() }
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::Allow => "Allow",
+            Effect::Deny => "Deny",
+        })
+    }
+}
+
+/// `Action` (the listed patterns) or `NotAction` (everything but the listed patterns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actions {
+    Action(Vec<String>),
+    NotAction(Vec<String>),
+}
+
+impl Actions {
+    /// The listed patterns, whichever element they came from.
+    pub fn patterns(&self) -> &[String] {
+        match self {
+            Actions::Action(v) | Actions::NotAction(v) => v,
+        }
+    }
+    fn element(&self) -> &'static str {
+        match self {
+            Actions::Action(_) => "Action",
+            Actions::NotAction(_) => "NotAction",
+        }
+    }
+}
+
+/// `Resource` or `NotResource`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resources {
+    Resource(Vec<String>),
+    NotResource(Vec<String>),
+}
+
+impl Resources {
+    /// The listed patterns, whichever element they came from.
+    pub fn patterns(&self) -> &[String] {
+        match self {
+            Resources::Resource(v) | Resources::NotResource(v) => v,
+        }
+    }
+    fn element(&self) -> &'static str {
+        match self {
+            Resources::Resource(_) => "Resource",
+            Resources::NotResource(_) => "NotResource",
+        }
+    }
+}
+
+/// One `operator: { key: values }` test of a `Condition` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// As written, e.g. `BoolIfExists`, `ForAnyValue:StringLike`.
+    pub operator: String,
+    /// Condition key as written, e.g. `aws:MultiFactorAuthPresent`.
+    pub key: String,
+    /// Values, with booleans and numbers rendered as strings (as IAM does).
+    pub values: Vec<String>,
+}
+
+/// One statement of an identity policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sid: Option<String>,
+    pub effect: Effect,
+    pub actions: Actions,
+    pub resources: Resources,
+    pub conditions: Vec<Condition>,
+}
+
+/// A parsed identity-policy document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDocument {
+    /// `Version`, if present. Without `2012-10-17`, policy variables are literal text.
+    pub version: Option<String>,
+    pub statements: Vec<Statement>,
+}
+
+impl PolicyDocument {
+    /// Parses an identity policy from JSON text.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        Self::from_value(&value)
+    }
+
+    /// Parses an identity policy from a JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
+        let obj = value.as_object().ok_or_else(|| invalid("$", "a policy document must be a JSON object"))?;
+        let mut version = None;
+        let mut statements = None;
+        for (k, v) in obj {
+            match k.as_str() {
+                "Version" => {
+                    let s = v.as_str().ok_or_else(|| invalid("$.Version", "must be a string"))?;
+                    if s != VERSION_2012 && s != VERSION_2008 {
+                        return Err(invalid(
+                            "$.Version",
+                            format!("unknown policy version {s:?} (expected {VERSION_2012:?} or {VERSION_2008:?})"),
+                        ));
+                    }
+                    version = Some(s.to_string());
+                }
+                "Id" => {
+                    if !v.is_string() {
+                        return Err(invalid("$.Id", "must be a string"));
+                    }
+                }
+                "Statement" => {
+                    let list: Vec<(String, &Value)> = match v {
+                        Value::Array(items) => {
+                            items.iter().enumerate().map(|(i, s)| (format!("$.Statement[{i}]"), s)).collect()
+                        }
+                        Value::Object(_) => vec![("$.Statement".to_string(), v)],
+                        _ => return Err(invalid("$.Statement", "must be an object or an array of objects")),
+                    };
+                    let mut parsed = Vec::with_capacity(list.len());
+                    for (path, s) in list {
+                        parsed.push(parse_statement(&path, s)?);
+                    }
+                    statements = Some(parsed);
+                }
+                other => return Err(invalid(format!("$.{other}"), "unknown top-level element")),
+            }
+        }
+        let statements = statements.ok_or_else(|| invalid("$", "missing Statement"))?;
+        Ok(PolicyDocument { version, statements })
+    }
+
+    /// Whether policy variables such as `${aws:username}` are substituted.
+    pub fn substitutes_variables(&self) -> bool {
+        self.version.as_deref() == Some(VERSION_2012)
+    }
+}
+
+fn string_or_list(path: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+    match v {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(invalid(path, "must not be an empty list"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| invalid(format!("{path}[{i}]"), "must be a string"))
+                })
+                .collect()
+        }
+        _ => Err(invalid(path, "must be a string or a list of strings")),
+    }
+}
+
+fn parse_statement(path: &str, v: &Value) -> Result<Statement, PolicyError> {
+    let obj = v.as_object().ok_or_else(|| invalid(path, "a statement must be a JSON object"))?;
+    let mut sid = None;
+    let mut effect = None;
+    let mut actions = None;
+    let mut resources = None;
+    let mut conditions = Vec::new();
+    for (k, v) in obj {
+        let p = format!("{path}.{k}");
+        match k.as_str() {
+            "Sid" => sid = Some(v.as_str().ok_or_else(|| invalid(&p, "must be a string"))?.to_string()),
+            "Effect" => {
+                effect = Some(match v.as_str() {
+                    Some("Allow") => Effect::Allow,
+                    Some("Deny") => Effect::Deny,
+                    _ => return Err(invalid(&p, "must be \"Allow\" or \"Deny\"")),
+                })
+            }
+            "Action" | "NotAction" => {
+                if actions.is_some() {
+                    return Err(invalid(&p, "a statement may have only one of Action and NotAction"));
+                }
+                let list = string_or_list(&p, v)?;
+                for (i, a) in list.iter().enumerate() {
+                    if a != "*" && !valid_action_pattern(a) {
+                        return Err(invalid(
+                            format!("{p}[{i}]"),
+                            format!("{a:?} is not an action (expected \"service:Action\" or \"*\")"),
+                        ));
+                    }
+                }
+                actions = Some(if k == "Action" { Actions::Action(list) } else { Actions::NotAction(list) });
+            }
+            "Resource" | "NotResource" => {
+                if resources.is_some() {
+                    return Err(invalid(&p, "a statement may have only one of Resource and NotResource"));
+                }
+                let list = string_or_list(&p, v)?;
+                resources = Some(if k == "Resource" {
+                    Resources::Resource(list)
+                } else {
+                    Resources::NotResource(list)
+                });
+            }
+            "Condition" => conditions = parse_conditions(&p, v)?,
+            "Principal" | "NotPrincipal" => {
+                return Err(invalid(
+                    &p,
+                    "an identity policy must not name a Principal (that is a resource policy)",
+                ))
+            }
+            other => return Err(invalid(&p, format!("unknown statement element {other:?}"))),
+        }
+    }
+    Ok(Statement {
+        sid,
+        effect: effect.ok_or_else(|| invalid(path, "missing Effect"))?,
+        actions: actions.ok_or_else(|| invalid(path, "missing Action or NotAction"))?,
+        resources: resources.ok_or_else(|| invalid(path, "missing Resource or NotResource"))?,
+        conditions,
+    })
+}
+
+fn valid_action_pattern(a: &str) -> bool {
+    match a.split_once(':') {
+        Some((service, name)) => {
+            !service.is_empty()
+                && !name.is_empty()
+                && service.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !name.contains(':')
+        }
+        None => false,
+    }
+}
+
+/// Base operators of the IAM policy language (without `IfExists`, `ForAllValues:` and
+/// `ForAnyValue:`). An operator outside this list is a malformed document.
+const KNOWN_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+/// Splits an operator into (set qualifier, base operator, if-exists).
+fn split_operator(op: &str) -> (Option<&str>, &str, bool) {
+    let (qualifier, rest) = match op.split_once(':') {
+        Some((q, r)) => (Some(q), r),
+        None => (None, op),
+    };
+    match rest.strip_suffix("IfExists") {
+        Some(base) => (qualifier, base, true),
+        None => (qualifier, rest, false),
+    }
+}
+
+fn parse_conditions(path: &str, v: &Value) -> Result<Vec<Condition>, PolicyError> {
+    let obj = v.as_object().ok_or_else(|| invalid(path, "must be an object of operators"))?;
+    let mut out = Vec::new();
+    for (op, block) in obj {
+        let p = format!("{path}.{op}");
+        let (qualifier, base, if_exists) = split_operator(op);
+        let known = KNOWN_OPERATORS.contains(&base)
+            && qualifier.is_none_or(|q| q == "ForAllValues" || q == "ForAnyValue")
+            && !(base == "Null" && if_exists);
+        if !known {
+            return Err(invalid(&p, format!("unknown condition operator {op:?}")));
+        }
+        let keys = block.as_object().ok_or_else(|| invalid(&p, "must be an object of condition keys"))?;
+        if keys.is_empty() {
+            return Err(invalid(&p, "must name at least one condition key"));
+        }
+        for (key, values) in keys {
+            let kp = format!("{p}.{key}");
+            out.push(Condition {
+                operator: op.clone(),
+                key: key.clone(),
+                values: condition_values(&kp, values)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn condition_values(path: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+    match v {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(invalid(path, "must not be an empty list"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    scalar(item)
+                        .ok_or_else(|| invalid(format!("{path}[{i}]"), "must be a string, boolean or number"))
+                })
+                .collect()
+        }
+        other => scalar(other)
+            .map(|s| vec![s])
+            .ok_or_else(|| invalid(path, "must be a string, boolean, number or a list of them")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Semantic comparison
+// ---------------------------------------------------------------------------------------
+
+/// A statement reduced to what it means: Sid dropped, lists as sets, action names lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Normalised {
+    effect: Effect,
+    not_action: bool,
+    actions: BTreeSet<String>,
+    not_resource: bool,
+    resources: BTreeSet<String>,
+    /// operator → key (lower-cased) → values.
+    conditions: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+fn normalise(s: &Statement) -> Normalised {
+    let mut conditions: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for c in &s.conditions {
+        let (_, base, _) = split_operator(&c.operator);
+        let bool_like = base == "Bool" || base == "Null";
+        conditions
+            .entry(c.operator.clone())
+            .or_default()
+            .entry(c.key.to_ascii_lowercase())
+            .or_default()
+            .extend(c.values.iter().map(|v| if bool_like { v.to_ascii_lowercase() } else { v.clone() }));
+    }
+    Normalised {
+        effect: s.effect,
+        not_action: matches!(s.actions, Actions::NotAction(_)),
+        actions: s.actions.patterns().iter().map(|a| a.to_ascii_lowercase()).collect(),
+        not_resource: matches!(s.resources, Resources::NotResource(_)),
+        resources: s.resources.patterns().iter().cloned().collect(),
+        conditions,
+    }
+}
+
+fn render_conditions(c: &BTreeMap<String, BTreeMap<String, BTreeSet<String>>>) -> String {
+    if c.is_empty() {
+        return "none".to_string();
+    }
+    let parts: Vec<String> = c
+        .iter()
+        .flat_map(|(op, keys)| {
+            keys.iter().map(move |(k, vs)| {
+                format!("{op} {k} = {}", vs.iter().cloned().collect::<Vec<_>>().join(" | "))
+            })
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// One semantic difference between an expected (canonical) and an actual policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Difference {
+    VersionDiffers { expected: Option<String>, found: Option<String> },
+    StatementRemoved { statement: String },
+    StatementAdded { statement: String },
+    ActionMissing { statement: String, action: String },
+    ActionAdded { statement: String, action: String },
+    ResourceDiffers { statement: String, expected: Vec<String>, found: Vec<String> },
+    ConditionDiffers { statement: String, expected: String, found: String },
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::VersionDiffers { expected, found } => write!(
+                f,
+                "policy version differs: expected {}, found {}",
+                expected.as_deref().unwrap_or("none"),
+                found.as_deref().unwrap_or("none")
+            ),
+            Difference::StatementRemoved { statement } => write!(f, "statement removed: {statement}"),
+            Difference::StatementAdded { statement } => write!(f, "statement added: {statement}"),
+            Difference::ActionMissing { statement, action } => {
+                write!(f, "statement {statement}: action {action} missing")
+            }
+            Difference::ActionAdded { statement, action } => {
+                write!(f, "statement {statement}: action {action} added")
+            }
+            Difference::ResourceDiffers { statement, expected, found } => write!(
+                f,
+                "statement {statement}: resource differs (expected {}, found {})",
+                expected.join(", "),
+                found.join(", ")
+            ),
+            Difference::ConditionDiffers { statement, expected, found } => {
+                write!(f, "statement {statement}: condition differs (expected {expected}, found {found})")
+            }
+        }
+    }
+}
+
+fn describe(s: &Statement, index: usize) -> String {
+    let name = s.sid.clone().unwrap_or_else(|| format!("#{}", index + 1));
+    let actions = s.actions.patterns();
+    let shown: Vec<&str> = actions.iter().take(4).map(String::as_str).collect();
+    let more = if actions.len() > 4 { format!(", … ({} in all)", actions.len()) } else { String::new() };
+    format!(
+        "{name} ({} {} {}{more} on {} {})",
+        s.effect,
+        s.actions.element(),
+        shown.join(", "),
+        s.resources.element(),
+        s.resources.patterns().join(", ")
+    )
+}
+
+fn label(s: &Statement, index: usize) -> String {
+    s.sid.clone().unwrap_or_else(|| format!("#{}", index + 1))
+}
+
+/// Compares `actual` to `expected` semantically: statement order, a string versus a
+/// one-element list, whitespace, `Sid`s and the case of action names do not matter.
+/// An empty result means the documents are equivalent.
+pub fn compare(expected: &PolicyDocument, actual: &PolicyDocument) -> Vec<Difference> {
+    let mut diffs = Vec::new();
+    if expected.version != actual.version {
+        diffs.push(Difference::VersionDiffers {
+            expected: expected.version.clone(),
+            found: actual.version.clone(),
+        });
+    }
+    let exp: Vec<(usize, &Statement, Normalised)> =
+        expected.statements.iter().enumerate().map(|(i, s)| (i, s, normalise(s))).collect();
+    let act: Vec<(usize, &Statement, Normalised)> =
+        actual.statements.iter().enumerate().map(|(i, s)| (i, s, normalise(s))).collect();
+
+    // 1. Exact (normalised) matches, as a multiset.
+    let mut exp_left: Vec<usize> = Vec::new();
+    let mut act_used = vec![false; act.len()];
+    for (ei, (_, _, en)) in exp.iter().enumerate() {
+        match act.iter().enumerate().position(|(ai, (_, _, an))| !act_used[ai] && an == en) {
+            Some(ai) => act_used[ai] = true,
+            None => exp_left.push(ei),
+        }
+    }
+    // 2. Pair what is left: same Sid first, else same effect and element kinds with the
+    //    largest overlap of actions (or same resources and conditions).
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut unmatched_exp = Vec::new();
+    for ei in exp_left {
+        let (_, es, en) = &exp[ei];
+        let by_sid = es.sid.as_ref().and_then(|sid| {
+            act.iter().enumerate().position(|(ai, (_, s, n))| {
+                !act_used[ai] && s.sid.as_ref() == Some(sid) && n.effect == en.effect
+            })
+        });
+        let best = by_sid.or_else(|| {
+            act.iter()
+                .enumerate()
+                .filter(|(ai, (_, _, n))| {
+                    !act_used[*ai]
+                        && n.effect == en.effect
+                        && n.not_action == en.not_action
+                        && n.not_resource == en.not_resource
+                })
+                .map(|(ai, (_, _, n))| {
+                    let overlap = n.actions.intersection(&en.actions).count();
+                    let same_rest = usize::from(n.resources == en.resources && n.conditions == en.conditions);
+                    (ai, overlap * 2 + same_rest)
+                })
+                .filter(|(_, score)| *score > 0)
+                .max_by_key(|(ai, score)| (*score, std::cmp::Reverse(*ai)))
+                .map(|(ai, _)| ai)
+        });
+        match best {
+            Some(ai) => {
+                act_used[ai] = true;
+                pairs.push((ei, ai));
+            }
+            None => unmatched_exp.push(ei),
+        }
+    }
+    for ei in unmatched_exp {
+        let (i, s, _) = &exp[ei];
+        diffs.push(Difference::StatementRemoved { statement: describe(s, *i) });
+    }
+    for (ei, ai) in pairs {
+        let (i, es, en) = &exp[ei];
+        let (j, as_, an) = &act[ai];
+        let name = es.sid.clone().unwrap_or_else(|| label(as_, *j));
+        if en.effect != an.effect || en.not_action != an.not_action || en.not_resource != an.not_resource {
+            // Same Sid but a different kind of statement: report it as replaced.
+            diffs.push(Difference::StatementRemoved { statement: describe(es, *i) });
+            diffs.push(Difference::StatementAdded { statement: describe(as_, *j) });
+            continue;
+        }
+        for a in en.actions.difference(&an.actions) {
+            diffs.push(Difference::ActionMissing { statement: name.clone(), action: original_case(es, a) });
+        }
+        for a in an.actions.difference(&en.actions) {
+            diffs.push(Difference::ActionAdded { statement: name.clone(), action: original_case(as_, a) });
+        }
+        if en.resources != an.resources {
+            diffs.push(Difference::ResourceDiffers {
+                statement: name.clone(),
+                expected: en.resources.iter().cloned().collect(),
+                found: an.resources.iter().cloned().collect(),
+            });
+        }
+        if en.conditions != an.conditions {
+            diffs.push(Difference::ConditionDiffers {
+                statement: name.clone(),
+                expected: render_conditions(&en.conditions),
+                found: render_conditions(&an.conditions),
+            });
+        }
+    }
+    for (ai, used) in act_used.iter().enumerate() {
+        if !used {
+            let (j, s, _) = &act[ai];
+            diffs.push(Difference::StatementAdded { statement: describe(s, *j) });
+        }
+    }
+    diffs
+}
+
+fn original_case(s: &Statement, lower: &str) -> String {
+    s.actions
+        .patterns()
+        .iter()
+        .find(|a| a.to_ascii_lowercase() == lower)
+        .cloned()
+        .unwrap_or_else(|| lower.to_string())
+}
+
+/// Parses [`CANONICAL_SELF_SERVICE`].
+pub fn canonical_self_service() -> Result<PolicyDocument, PolicyError> {
+    PolicyDocument::parse(CANONICAL_SELF_SERVICE)
+}
+
+/// Compares a document to the canonical self-service policy (see [`compare`]).
+pub fn compare_to_canonical(actual: &PolicyDocument) -> Result<Vec<Difference>, PolicyError> {
+    Ok(compare(&canonical_self_service()?, actual))
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------------------
+
+/// A request to authorise, as IAM sees it for an identity policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// e.g. `iam:CreateAccessKey`.
+    pub action: String,
+    /// The resource ARN, e.g. `arn:aws:iam::123456789012:user/alice`, or `*`.
+    pub resource: String,
+    /// The IAM user name of the caller (`${aws:username}`).
+    pub username: String,
+    /// Request context: condition key → values, e.g. `aws:MultiFactorAuthPresent → ["true"]`.
+    /// Keys are compared case-insensitively; an absent key is absent from the request.
+    pub context: BTreeMap<String, Vec<String>>,
+}
+
+impl Request {
+    pub fn new(action: &str, resource: &str, username: &str) -> Self {
+        Request {
+            action: action.to_string(),
+            resource: resource.to_string(),
+            username: username.to_string(),
+            context: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) a single-valued context key.
+    #[must_use]
+    pub fn with_context(mut self, key: &str, value: &str) -> Self {
+        self.context.insert(key.to_string(), vec![value.to_string()]);
+        self
+    }
+
+    /// Sets `aws:MultiFactorAuthPresent` to `true` or `false`.
+    #[must_use]
+    pub fn with_mfa(self, present: bool) -> Self {
+        self.with_context("aws:MultiFactorAuthPresent", if present { "true" } else { "false" })
+    }
+
+    fn context_values(&self, key: &str) -> Option<&Vec<String>> {
+        self.context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    }
+}
+
+/// The answer of the evaluator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    ExplicitlyDenied,
+    ImplicitlyDenied,
+    /// The answer depends on something the evaluator does not support (or a document that
+    /// could not be parsed); the reason says what.
+    Unknown(String),
+}
+
+/// Three-valued outcome of a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Unknown(String),
+}
+
+impl Tri {
+    fn from_bool(b: bool) -> Tri {
+        if b {
+            Tri::Yes
+        } else {
+            Tri::No
+        }
+    }
+    fn not(self) -> Tri {
+        match self {
+            Tri::Yes => Tri::No,
+            Tri::No => Tri::Yes,
+            u => u,
+        }
+    }
+    /// Conjunction: a definite `No` wins over `Unknown`.
+    fn and_all(items: impl IntoIterator<Item = Tri>) -> Tri {
+        let mut unknown = None;
+        for t in items {
+            match t {
+                Tri::No => return Tri::No,
+                Tri::Unknown(r) => unknown = unknown.or(Some(r)),
+                Tri::Yes => {}
+            }
+        }
+        unknown.map_or(Tri::Yes, Tri::Unknown)
+    }
+    /// Disjunction: a definite `Yes` wins over `Unknown`.
+    fn or_any(items: impl IntoIterator<Item = Tri>) -> Tri {
+        let mut unknown = None;
+        for t in items {
+            match t {
+                Tri::Yes => return Tri::Yes,
+                Tri::Unknown(r) => unknown = unknown.or(Some(r)),
+                Tri::No => {}
+            }
+        }
+        unknown.map_or(Tri::No, Tri::Unknown)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Lit(char),
+    Star,
+    One,
+}
+
+/// Turns a policy pattern into glob tokens, substituting policy variables.
+fn tokenize(pattern: &str, req: &Request, substitute: bool, wildcards: bool) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if substitute && c == '$' && chars.get(i + 1) == Some(&'{') {
+            if let Some(end) = chars[i + 2..].iter().position(|&c| c == '}') {
+                let name: String = chars[i + 2..i + 2 + end].iter().collect();
+                match name.trim() {
+                    "*" | "?" | "$" => out.extend(name.trim().chars().map(Tok::Lit)),
+                    n if n.eq_ignore_ascii_case("aws:username") => {
+                        out.extend(req.username.chars().map(Tok::Lit))
+                    }
+                    _ => return Err(format!("unsupported policy variable ${{{name}}}")),
+                }
+                i += end + 3;
+                continue;
+            }
+        }
+        out.push(match c {
+            '*' if wildcards => Tok::Star,
+            '?' if wildcards => Tok::One,
+            c => Tok::Lit(c),
+        });
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn glob(pattern: &[Tok], text: &[char], case_insensitive: bool) -> bool {
+    let eq = |a: char, b: char| if case_insensitive { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(Tok::One) => {
+                p += 1;
+                t += 1;
+            }
+            Some(Tok::Lit(c)) if eq(*c, text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            Some(Tok::Star) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|t| *t == Tok::Star)
+}
+
+/// Matches a tokenised pattern against text; with `arn_aware` (the Arn* condition
+/// operators), ARNs with six colon-separated parts are compared part by part, so a
+/// wildcard does not cross a colon there, as IAM documents for ArnLike/ArnEquals.
+fn match_tokens(pattern: &[Tok], text: &str, case_insensitive: bool, arn_aware: bool) -> bool {
+    let text_chars: Vec<char> = text.chars().collect();
+    if arn_aware && text.starts_with("arn:") {
+        let pat_parts = split_tokens(pattern, 6);
+        let txt_parts = split_chars(&text_chars, 6);
+        if pat_parts.len() == 6 && txt_parts.len() == 6 {
+            return pat_parts.iter().zip(txt_parts.iter()).all(|(p, t)| glob(p, t, case_insensitive));
+        }
+    }
+    glob(pattern, &text_chars, case_insensitive)
+}
+
+fn split_tokens(tokens: &[Tok], n: usize) -> Vec<Vec<Tok>> {
+    let mut parts = vec![Vec::new()];
+    for t in tokens {
+        if *t == Tok::Lit(':') && parts.len() < n {
+            parts.push(Vec::new());
+        } else if let Some(last) = parts.last_mut() {
+            last.push(*t);
+        }
+    }
+    parts
+}
+
+fn split_chars(chars: &[char], n: usize) -> Vec<Vec<char>> {
+    let mut parts = vec![Vec::new()];
+    for c in chars {
+        if *c == ':' && parts.len() < n {
+            parts.push(Vec::new());
+        } else if let Some(last) = parts.last_mut() {
+            last.push(*c);
+        }
+    }
+    parts
+}
+
+fn action_matches(pattern: &str, action: &str) -> bool {
+    // Actions contain no policy variables; `*` and `?` are wildcards; case-insensitive.
+    let toks: Vec<Tok> = pattern
+        .chars()
+        .map(|c| match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            c => Tok::Lit(c),
+        })
+        .collect();
+    glob(&toks, &action.chars().collect::<Vec<_>>(), true)
+}
+
+fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
+    match tokenize(pattern, req, substitute, true) {
+        // In the Resource element a wildcard may span colons (`arn:aws:iam::*` covers every
+        // IAM ARN); only the Arn* condition operators compare the ARN's parts separately.
+        Ok(toks) => Tri::from_bool(match_tokens(&toks, &req.resource, false, false)),
+        Err(reason) => Tri::Unknown(format!("resource {pattern:?}: {reason}")),
+    }
+}
+
+fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
+    let (qualifier, base, if_exists) = split_operator(&c.operator);
+    let context = req.context_values(&c.key);
+    if qualifier.is_some() {
+        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
+    }
+    if base == "Null" {
+        // Null: "true" means the key must be absent, "false" that it must be present.
+        let absent = context.is_none();
+        return Tri::or_any(c.values.iter().map(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Tri::from_bool(absent),
+            "false" => Tri::from_bool(!absent),
+            other => Tri::Unknown(format!("Null condition on {} has a non-boolean value {other:?}", c.key)),
+        }));
+    }
+    let negated = matches!(base, "StringNotEquals" | "StringNotLike" | "ArnNotEquals" | "ArnNotLike");
+    let supported = matches!(
+        base,
+        "Bool"
+            | "StringEquals"
+            | "StringNotEquals"
+            | "StringLike"
+            | "StringNotLike"
+            | "ArnEquals"
+            | "ArnLike"
+            | "ArnNotEquals"
+            | "ArnNotLike"
+    );
+    if !supported {
+        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
+    }
+    let Some(actual) = context else {
+        // Absent key: IfExists matches; negated operators match; the rest do not.
+        return Tri::from_bool(if_exists || negated);
+    };
+    // Does one context value match one condition value (positive form)?
+    let one = |value: &str, cond: &str| -> Tri {
+        match base {
+            "Bool" => Tri::from_bool(value.eq_ignore_ascii_case(cond)),
+            "StringEquals" | "StringNotEquals" => match tokenize(cond, req, substitute, false) {
+                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
+                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
+            },
+            "StringLike" | "StringNotLike" => match tokenize(cond, req, substitute, true) {
+                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
+                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
+            },
+            // ArnEquals and ArnLike behave the same in IAM: per-part wildcard match.
+            _ => match tokenize(cond, req, substitute, true) {
+                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, true)),
+                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
+            },
+        }
+    };
+    let any = Tri::or_any(
+        actual.iter().flat_map(|v| c.values.iter().map(move |cv| (v, cv))).map(|(v, cv)| one(v, cv)),
+    );
+    if negated {
+        any.not()
+    } else {
+        any
+    }
+}
+
+fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
+    let action = match &s.actions {
+        Actions::Action(p) => p.iter().any(|a| action_matches(a, &req.action)),
+        Actions::NotAction(p) => !p.iter().any(|a| action_matches(a, &req.action)),
+    };
+    if !action {
+        return Tri::No;
+    }
+    let resource = match &s.resources {
+        Resources::Resource(p) => Tri::or_any(p.iter().map(|r| resource_matches(r, req, substitute))),
+        Resources::NotResource(p) => {
+            Tri::or_any(p.iter().map(|r| resource_matches(r, req, substitute))).not()
+        }
+    };
+    if resource == Tri::No {
+        return Tri::No;
+    }
+    let conditions = Tri::and_all(s.conditions.iter().map(|c| eval_condition(c, req, substitute)));
+    Tri::and_all([resource, conditions])
+}
+
+fn statement_name(s: &Statement, index: usize) -> String {
+    s.sid.clone().map_or_else(|| format!("statement #{}", index + 1), |sid| format!("statement {sid}"))
+}
+
+/// Evaluates a request against all of a user's identity policies: an explicit deny wins,
+/// then an allow, else the request is implicitly denied. If a statement that could change
+/// that answer cannot be evaluated, the answer is [`Decision::Unknown`].
+pub fn evaluate(policies: &[PolicyDocument], req: &Request) -> Decision {
+    let mut deny_unknown = None;
+    let mut allowed = false;
+    let mut allow_unknown = None;
+    for doc in policies {
+        let substitute = doc.substitutes_variables();
+        for (i, s) in doc.statements.iter().enumerate() {
+            match (s.effect, statement_applies(s, req, substitute)) {
+                (Effect::Deny, Tri::Yes) => return Decision::ExplicitlyDenied,
+                (Effect::Deny, Tri::Unknown(r)) => {
+                    deny_unknown = deny_unknown.or(Some(format!("{}: {r}", statement_name(s, i))))
+                }
+                (Effect::Allow, Tri::Yes) => allowed = true,
+                (Effect::Allow, Tri::Unknown(r)) => {
+                    allow_unknown = allow_unknown.or(Some(format!("{}: {r}", statement_name(s, i))))
+                }
+                (_, Tri::No) => {}
+            }
+        }
+    }
+    if let Some(r) = deny_unknown {
+        return Decision::Unknown(r);
+    }
+    if allowed {
+        return Decision::Allowed;
+    }
+    match allow_unknown {
+        Some(r) => Decision::Unknown(r),
+        None => Decision::ImplicitlyDenied,
+    }
+}
+
+/// Like [`evaluate`], from JSON texts: a document that does not parse makes the answer
+/// [`Decision::Unknown`] with the parse error as the reason (never a pass).
+pub fn evaluate_json(policies: &[&str], req: &Request) -> Decision {
+    let mut docs = Vec::with_capacity(policies.len());
+    for (i, text) in policies.iter().enumerate() {
+        match PolicyDocument::parse(text) {
+            Ok(d) => docs.push(d),
+            Err(e) => return Decision::Unknown(format!("policy #{}: {e}", i + 1)),
+        }
+    }
+    evaluate(&docs, req)
+}
+
+// ---------------------------------------------------------------------------------------
+// Over-broad self-service statements
+// ---------------------------------------------------------------------------------------
+
+/// The test caller and victim used by [`overbroad_self_service`].
+pub const PROBE_CALLER: &str = "alice";
+pub const PROBE_VICTIM_USER_ARN: &str = "arn:aws:iam::123456789012:user/bob";
+pub const PROBE_VICTIM_MFA_ARN: &str = "arn:aws:iam::123456789012:mfa/bob";
+
+/// Which resource an IAM credential action is authorised on (AWS service authorisation
+/// reference): the virtual MFA device, or the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    User,
+    Mfa,
+}
+
+/// IAM actions that act on one user's credentials, and the resource they are authorised on.
+const CREDENTIAL_ACTIONS: &[(&str, Target)] = &[
+    ("iam:ChangePassword", Target::User),
+    ("iam:CreateLoginProfile", Target::User),
+    ("iam:DeleteLoginProfile", Target::User),
+    ("iam:GetLoginProfile", Target::User),
+    ("iam:UpdateLoginProfile", Target::User),
+    ("iam:GetUser", Target::User),
+    ("iam:CreateAccessKey", Target::User),
+    ("iam:DeleteAccessKey", Target::User),
+    ("iam:ListAccessKeys", Target::User),
+    ("iam:UpdateAccessKey", Target::User),
+    ("iam:DeleteSigningCertificate", Target::User),
+    ("iam:ListSigningCertificates", Target::User),
+    ("iam:UpdateSigningCertificate", Target::User),
+    ("iam:UploadSigningCertificate", Target::User),
+    ("iam:DeleteSSHPublicKey", Target::User),
+    ("iam:GetSSHPublicKey", Target::User),
+    ("iam:ListSSHPublicKeys", Target::User),
+    ("iam:UpdateSSHPublicKey", Target::User),
+    ("iam:UploadSSHPublicKey", Target::User),
+    ("iam:CreateServiceSpecificCredential", Target::User),
+    ("iam:DeleteServiceSpecificCredential", Target::User),
+    ("iam:ListServiceSpecificCredentials", Target::User),
+    ("iam:ResetServiceSpecificCredential", Target::User),
+    ("iam:UpdateServiceSpecificCredential", Target::User),
+    ("iam:CreateVirtualMFADevice", Target::Mfa),
+    ("iam:DeleteVirtualMFADevice", Target::Mfa),
+    ("iam:DeactivateMFADevice", Target::User),
+    ("iam:EnableMFADevice", Target::User),
+    ("iam:ListMFADevices", Target::User),
+    ("iam:ResyncMFADevice", Target::User),
+];
+
+/// Account-level IAM actions: they support no resource-level scoping (resource `*`), so an
+/// allow on them cannot be narrowed to one's own user and does not touch anyone's credentials.
+const ACCOUNT_LEVEL_ACTIONS: &[&str] = &[
+    "iam:GetAccountPasswordPolicy",
+    "iam:GetAccountSummary",
+    "iam:ListVirtualMFADevices",
+    "iam:ListAccountAliases",
+    "iam:ListUsers",
+    "iam:GetAccountAuthorizationDetails",
+    "iam:GetCredentialReport",
+    "iam:GenerateCredentialReport",
+];
+
+/// A self-service statement that lets a user act on another user's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overbroad {
+    /// The statement's Sid, or `#n` (1-based) without one.
+    pub sid: String,
+    /// The IAM action, e.g. `iam:DeleteVirtualMFADevice`.
+    pub action: String,
+    pub reason: String,
+}
+
+/// The concrete IAM actions a statement allows, to probe: literal `iam:` actions as
+/// written (except account-level ones), and the known credential actions a wildcard or
+/// `NotAction` covers.
+fn probe_actions(s: &Statement) -> Vec<(String, Vec<Target>)> {
+    let target_of = |a: &str| -> Vec<Target> {
+        CREDENTIAL_ACTIONS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(a))
+            .map_or_else(|| vec![Target::User, Target::Mfa], |(_, t)| vec![*t])
+    };
+    let account_level = |a: &str| ACCOUNT_LEVEL_ACTIONS.iter().any(|n| n.eq_ignore_ascii_case(a));
+    let mut out: Vec<(String, Vec<Target>)> = Vec::new();
+    let mut push = |a: String| {
+        if !out.iter().any(|(x, _)| x.eq_ignore_ascii_case(&a)) {
+            let t = target_of(&a);
+            out.push((a, t));
+        }
+    };
+    match &s.actions {
+        Actions::Action(patterns) => {
+            for p in patterns {
+                let wildcard = p.contains('*') || p.contains('?');
+                if !wildcard {
+                    if p.to_ascii_lowercase().starts_with("iam:") && !account_level(p) {
+                        push(p.clone());
+                    }
+                } else {
+                    for (a, _) in CREDENTIAL_ACTIONS {
+                        if action_matches(p, a) {
+                            push((*a).to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Actions::NotAction(patterns) => {
+            for (a, _) in CREDENTIAL_ACTIONS {
+                if !patterns.iter().any(|p| action_matches(p, a)) {
+                    push((*a).to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Finds Allow statements of a self-service policy that let a user act on credentials of a
+/// user other than themselves: for each IAM action a statement allows, the evaluator is
+/// asked whether user [`PROBE_CALLER`] (signed in with MFA) may perform it on user `bob`'s
+/// resource ([`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], whichever the action is
+/// authorised on). An answer the evaluator cannot give is reported too, never passed.
+pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
+    let mut out = Vec::new();
+    for (i, s) in doc.statements.iter().enumerate() {
+        if s.effect != Effect::Allow {
+            continue;
+        }
+        let sid = label(s, i);
+        let alone = PolicyDocument { version: doc.version.clone(), statements: vec![s.clone()] };
+        for (action, targets) in probe_actions(s) {
+            for target in targets {
+                let resource = match target {
+                    Target::User => PROBE_VICTIM_USER_ARN,
+                    Target::Mfa => PROBE_VICTIM_MFA_ARN,
+                };
+                let req = Request::new(&action, resource, PROBE_CALLER).with_mfa(true);
+                // The statement on its own must grant it, and the whole document must not
+                // take it back (e.g. with a Deny in the same policy).
+                let reason = match (
+                    evaluate(std::slice::from_ref(&alone), &req),
+                    evaluate(std::slice::from_ref(doc), &req),
+                ) {
+                    (Decision::Allowed, Decision::Allowed) => Some(format!(
+                        "allows user {PROBE_CALLER} to call {action} on another user's resource {resource}"
+                    )),
+                    (Decision::Unknown(r), _) | (Decision::Allowed, Decision::Unknown(r)) => Some(format!(
+                        "cannot tell whether user {PROBE_CALLER} may call {action} on {resource}: {r}"
+                    )),
+                    _ => None,
+                };
+                if let Some(reason) = reason {
+                    out.push(Overbroad { sid: sid.clone(), action: action.clone(), reason });
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses a document and runs [`overbroad_self_service`].
+pub fn overbroad_self_service_json(text: &str) -> Result<Vec<Overbroad>, PolicyError> {
+    Ok(overbroad_self_service(&PolicyDocument::parse(text)?))
+}
