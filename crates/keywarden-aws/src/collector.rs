@@ -304,24 +304,7 @@ impl IamDirectory {
     }
 
     pub async fn access_keys(&self, user: &str) -> Result<Vec<AccessKeyMeta>, AwsError> {
-        const OP: &str = "iam:ListAccessKeys";
-        let mut keys = Vec::new();
-        let mut items = self.iam.list_access_keys().user_name(user).into_paginator().items().send();
-        while let Some(k) = items.next().await {
-            let k = k.map_err(|e| AwsError::from_sdk(OP, &e))?;
-            let (Some(id), Some(created)) = (k.access_key_id(), k.create_date().and_then(to_chrono)) else {
-                return Err(AwsError::Malformed {
-                    operation: OP,
-                    message: format!("a key of {user} without AccessKeyId or CreateDate"),
-                });
-            };
-            keys.push(AccessKeyMeta {
-                access_key_id: id.to_string(),
-                active: k.status() == Some(&StatusType::Active),
-                created,
-            });
-        }
-        Ok(keys)
+        list_access_keys(&self.iam, user).await
     }
 
     /// Whether the user still has a console password.
@@ -370,7 +353,32 @@ pub fn policy_text(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+/// Every key of a user, all pages: shared by the audit's live read and the rotator's.
+pub(crate) async fn list_access_keys(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<Vec<AccessKeyMeta>, AwsError> {
+    const OP: &str = "iam:ListAccessKeys";
+    let mut keys = Vec::new();
+    let mut items = iam.list_access_keys().user_name(user).into_paginator().items().send();
+    while let Some(k) = items.next().await {
+        let k = k.map_err(|e| AwsError::from_sdk(OP, &e))?;
+        let (Some(id), Some(created)) = (k.access_key_id(), k.create_date().and_then(to_chrono)) else {
+            return Err(AwsError::Malformed {
+                operation: OP,
+                message: format!("a key of {user} without AccessKeyId or CreateDate"),
+            });
+        };
+        keys.push(AccessKeyMeta {
+            access_key_id: id.to_string(),
+            active: k.status() == Some(&StatusType::Active),
+            created,
+        });
+    }
+    Ok(keys)
+}
+
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 

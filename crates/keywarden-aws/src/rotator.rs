@@ -23,6 +23,7 @@ use keywarden_core::ReadFailure;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+use crate::collector::{list_access_keys, to_chrono};
 use crate::counter::ApiCallCounter;
 use crate::error::AwsError;
 
@@ -332,10 +333,6 @@ fn with_message(e: AwsError, f: impl FnOnce(&str) -> String) -> AwsError {
     }
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
 impl Rotator for IamRotator {
     async fn read(&self, user: &str) -> Result<LiveUser, ReadFailure> {
         let inner = async {
@@ -350,24 +347,16 @@ impl Rotator for IamRotator {
                 .user()
                 .map(|u| u.arn().to_string())
                 .ok_or(AwsError::Malformed { operation: "iam:GetUser", message: "no User".into() })?;
-            let mut keys = Vec::new();
-            let mut items = self.iam.list_access_keys().user_name(user).into_paginator().items().send();
-            while let Some(k) = items.next().await {
-                let k = k.map_err(|e| AwsError::from_sdk("iam:ListAccessKeys", &e))?;
-                let (Some(id), Some(created)) = (k.access_key_id(), k.create_date().and_then(to_chrono))
-                else {
-                    return Err(AwsError::Malformed {
-                        operation: "iam:ListAccessKeys",
-                        message: "a key without id or creation date".into(),
-                    });
-                };
-                keys.push(LiveKey {
-                    id: id.to_string(),
-                    active: k.status() == Some(&StatusType::Active),
-                    created,
+            let mut keys: Vec<LiveKey> = list_access_keys(&self.iam, user)
+                .await?
+                .into_iter()
+                .map(|k| LiveKey {
+                    id: k.access_key_id,
+                    active: k.active,
+                    created: k.created,
                     last_used: None,
-                });
-            }
+                })
+                .collect();
             for k in &mut keys {
                 let used = self
                     .iam

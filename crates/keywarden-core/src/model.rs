@@ -142,6 +142,22 @@ pub struct PasswordPolicy {
     pub max_age_days: Option<u32>,
 }
 
+impl PasswordPolicy {
+    /// The weakest policy that meets `want`: what a compliant account sets, and the fixture
+    /// tests and examples share.
+    pub fn meeting(want: &crate::config::PasswordRequirements) -> Self {
+        Self {
+            minimum_length: want.min_length,
+            require_symbols: want.require_all_classes,
+            require_numbers: want.require_all_classes,
+            require_uppercase: want.require_all_classes,
+            require_lowercase: want.require_all_classes,
+            reuse_prevention: Some(want.reuse_prevention),
+            max_age_days: None,
+        }
+    }
+}
+
 /// One access key as `ListAccessKeys` returns it: the credential report has no key ids, so
 /// this is how a per-slot finding learns which key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]

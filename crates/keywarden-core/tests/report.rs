@@ -111,15 +111,7 @@ fn inventory() -> Inventory {
             enable_date: None,
         }]),
         account_summary: Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: false }),
-        password_policy: Ok(Some(PasswordPolicy {
-            minimum_length: 14,
-            require_symbols: true,
-            require_numbers: true,
-            require_uppercase: true,
-            require_lowercase: true,
-            reuse_prevention: Some(24),
-            max_age_days: None,
-        })),
+        password_policy: Ok(Some(PasswordPolicy::meeting(&keywarden_core::AuditPolicy::default().password))),
     }
 }
 

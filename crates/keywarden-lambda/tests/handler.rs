@@ -475,15 +475,8 @@ fn clean_inventory() -> Inventory {
     let mut inv = inventory();
     inv.credential_report = CredentialReport::parse(format!("{HEADER}\n").as_bytes(), now())
         .map_err(|e| ReadFailure::new("test", None, e.to_string()));
-    inv.password_policy = Ok(Some(keywarden_core::model::PasswordPolicy {
-        minimum_length: 14,
-        require_symbols: true,
-        require_numbers: true,
-        require_uppercase: true,
-        require_lowercase: true,
-        reuse_prevention: Some(24),
-        max_age_days: None,
-    }));
+    inv.password_policy =
+        Ok(Some(keywarden_core::model::PasswordPolicy::meeting(&config(&[]).audit.password)));
     inv
 }
 
