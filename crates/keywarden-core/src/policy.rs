@@ -538,12 +538,15 @@ pub fn compare(expected: &PolicyDocument, actual: &PolicyDocument) -> Vec<Differ
                         && n.not_action == en.not_action
                         && n.not_resource == en.not_resource
                 })
-                .map(|(ai, (_, _, n))| {
+                .filter_map(|(ai, (_, _, n))| {
+                    // Pair only statements that share at least half of the larger action
+                    // list, or everything but the actions: an edited statement, not a
+                    // different one that happens to share an action.
                     let overlap = n.actions.intersection(&en.actions).count();
-                    let same_rest = usize::from(n.resources == en.resources && n.conditions == en.conditions);
-                    (ai, overlap * 2 + same_rest)
+                    let same_rest = n.resources == en.resources && n.conditions == en.conditions;
+                    let similar = overlap * 2 >= n.actions.len().max(en.actions.len()) && overlap > 0;
+                    (similar || same_rest).then_some((ai, overlap * 2 + usize::from(same_rest)))
                 })
-                .filter(|(_, score)| *score > 0)
                 .max_by_key(|(ai, score)| (*score, std::cmp::Reverse(*ai)))
                 .map(|(ai, _)| ai)
         });
@@ -632,8 +635,14 @@ pub struct Request {
     /// The IAM user name of the caller (`${aws:username}`).
     pub username: String,
     /// Request context: condition key → values, e.g. `aws:MultiFactorAuthPresent → ["true"]`.
-    /// Keys are compared case-insensitively; an absent key is absent from the request.
+    /// Keys are compared case-insensitively.
     pub context: BTreeMap<String, Vec<String>>,
+    /// What a key missing from `context` means. `None`: the context is the whole request, so
+    /// a missing key is absent. `Some(keys)`: only these keys (lower-case) are known to be
+    /// absent; any other missing key has a value nobody told us, and a condition on it makes
+    /// the answer [`Decision::Unknown`]. Probes use this: a real request carries
+    /// `aws:SourceIp`, `aws:RequestedRegion` and more, whose values a probe cannot know.
+    pub absent_keys: Option<BTreeSet<String>>,
 }
 
 impl Request {
@@ -643,7 +652,15 @@ impl Request {
             resource: resource.to_string(),
             username: username.to_string(),
             context: BTreeMap::new(),
+            absent_keys: None,
         }
+    }
+
+    /// Declares that only `keys` are known to be absent (see [`Request::absent_keys`]).
+    #[must_use]
+    pub fn with_only_absent(mut self, keys: &[&str]) -> Self {
+        self.absent_keys = Some(keys.iter().map(|k| k.to_ascii_lowercase()).collect());
+        self
     }
 
     /// Adds (or replaces) a single-valued context key.
@@ -659,9 +676,26 @@ impl Request {
         self.with_context("aws:MultiFactorAuthPresent", if present { "true" } else { "false" })
     }
 
-    fn context_values(&self, key: &str) -> Option<&Vec<String>> {
-        self.context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    fn context_values(&self, key: &str) -> Context<'_> {
+        if let Some((_, v)) = self.context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            return Context::Values(v);
+        }
+        if key.eq_ignore_ascii_case("aws:username") && !self.username.is_empty() {
+            return Context::Values(std::slice::from_ref(&self.username));
+        }
+        match &self.absent_keys {
+            Some(absent) if !absent.contains(&key.to_ascii_lowercase()) => Context::NotKnown,
+            _ => Context::Absent,
+        }
     }
+}
+
+/// What the request says about one condition key.
+enum Context<'a> {
+    Values(&'a [String]),
+    Absent,
+    /// The request has the key, with a value the caller did not give.
+    NotKnown,
 }
 
 /// The answer of the evaluator.
@@ -832,20 +866,50 @@ fn split_chars(chars: &[char], n: usize) -> Vec<Vec<char>> {
     parts
 }
 
+/// Actions contain no policy variables; `*` and `?` are wildcards; the match ignores case.
+/// Called for every statement of every probe, so it works on bytes without allocating
+/// (action names are ASCII; anything else simply does not match).
 fn action_matches(pattern: &str, action: &str) -> bool {
-    // Actions contain no policy variables; `*` and `?` are wildcards; case-insensitive.
-    let toks: Vec<Tok> = pattern
-        .chars()
-        .map(|c| match c {
-            '*' => Tok::Star,
-            '?' => Tok::One,
-            c => Tok::Lit(c),
-        })
-        .collect();
-    glob(&toks, &action.chars().collect::<Vec<_>>(), true)
+    byte_glob(pattern.as_bytes(), action.as_bytes(), true)
+}
+
+/// `*`/`?` glob over ASCII bytes, without allocating.
+fn byte_glob(p: &[u8], t: &[u8], case_insensitive: bool) -> bool {
+    let eq = |a: u8, b: u8| if case_insensitive { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(b'?') => {
+                pi += 1;
+                ti += 1;
+            }
+            Some(b'*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if eq(*c, t[ti]) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi.min(p.len())..].iter().all(|c| *c == b'*')
 }
 
 fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
+    // Fast path, taken by nearly every pattern: no policy variable, ASCII on both sides.
+    if !(substitute && pattern.contains("${")) && pattern.is_ascii() && req.resource.is_ascii() {
+        return Tri::from_bool(byte_glob(pattern.as_bytes(), req.resource.as_bytes(), false));
+    }
     match tokenize(pattern, req, substitute, true) {
         // In the Resource element a wildcard may span colons (`arn:aws:iam::*` covers every
         // IAM ARN); only the Arn* condition operators compare the ARN's parts separately.
@@ -856,20 +920,47 @@ fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
 
 fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
     let (qualifier, base, if_exists) = split_operator(&c.operator);
-    let context = req.context_values(&c.key);
     if qualifier.is_some() {
         return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
     }
+    let actual = match req.context_values(&c.key) {
+        Context::Values(v) => Some(v),
+        Context::Absent => None,
+        Context::NotKnown => {
+            return Tri::Unknown(format!(
+                "condition {} on {}: the key's value is not known",
+                c.operator, c.key
+            ))
+        }
+    };
     if base == "Null" {
         // Null: "true" means the key must be absent, "false" that it must be present.
-        let absent = context.is_none();
+        let absent = actual.is_none();
         return Tri::or_any(c.values.iter().map(|v| match v.to_ascii_lowercase().as_str() {
             "true" => Tri::from_bool(absent),
             "false" => Tri::from_bool(!absent),
             other => Tri::Unknown(format!("Null condition on {} has a non-boolean value {other:?}", c.key)),
         }));
     }
-    let negated = matches!(base, "StringNotEquals" | "StringNotLike" | "ArnNotEquals" | "ArnNotLike");
+    // Negated operators match when the key is absent; IAM documents this for the string
+    // and ARN forms, and the numeric, date and IP forms follow the same rule.
+    let negated = matches!(
+        base,
+        "StringNotEquals"
+            | "StringNotEqualsIgnoreCase"
+            | "StringNotLike"
+            | "ArnNotEquals"
+            | "ArnNotLike"
+            | "NumericNotEquals"
+            | "DateNotEquals"
+            | "NotIpAddress"
+    );
+    let Some(actual) = actual else {
+        // Absent key: IfExists matches; negated operators match; the rest do not. This holds
+        // for every operator, so even one we cannot compare values for is decided here
+        // (`NumericLessThan aws:MultiFactorAuthAge` without MFA, say).
+        return Tri::from_bool(if_exists || negated);
+    };
     let supported = matches!(
         base,
         "Bool"
@@ -885,10 +976,6 @@ fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
     if !supported {
         return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
     }
-    let Some(actual) = context else {
-        // Absent key: IfExists matches; negated operators match; the rest do not.
-        return Tri::from_bool(if_exists || negated);
-    };
     // Does one context value match one condition value (positive form)?
     let one = |value: &str, cond: &str| -> Tri {
         match base {
@@ -943,34 +1030,58 @@ fn statement_name(s: &Statement, index: usize) -> String {
     s.sid.clone().map_or_else(|| format!("statement #{}", index + 1), |sid| format!("statement {sid}"))
 }
 
+/// STS operations that IAM does not authorise at all. AWS documents for both that no
+/// permission is needed and that a policy, even an explicit deny, cannot stop them
+/// ("You cannot use policies to control authentication operations"); `GetSessionToken` is
+/// how a user without MFA gets an MFA session in the first place.
+pub const NO_PERMISSION_ACTIONS: &[&str] = &["sts:GetSessionToken", "sts:GetCallerIdentity"];
+
+fn needs_no_permission(action: &str) -> bool {
+    NO_PERMISSION_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action))
+}
+
 /// Evaluates a request against all of a user's identity policies: an explicit deny wins,
 /// then an allow, else the request is implicitly denied. If a statement that could change
 /// that answer cannot be evaluated, the answer is [`Decision::Unknown`].
+/// [`NO_PERMISSION_ACTIONS`] are always allowed.
 pub fn evaluate(policies: &[PolicyDocument], req: &Request) -> Decision {
+    evaluate_all(policies.iter(), req)
+}
+
+fn evaluate_all<'a>(policies: impl Iterator<Item = &'a PolicyDocument> + Clone, req: &Request) -> Decision {
+    if needs_no_permission(&req.action) {
+        return Decision::Allowed;
+    }
+    // Denies first: an explicit deny ends the evaluation whatever allows there are, and it is
+    // usually one statement (the MFA deny), so most requests stop there.
     let mut deny_unknown = None;
-    let mut allowed = false;
-    let mut allow_unknown = None;
-    for doc in policies {
+    for doc in policies.clone() {
         let substitute = doc.substitutes_variables();
-        for (i, s) in doc.statements.iter().enumerate() {
-            match (s.effect, statement_applies(s, req, substitute)) {
-                (Effect::Deny, Tri::Yes) => return Decision::ExplicitlyDenied,
-                (Effect::Deny, Tri::Unknown(r)) => {
-                    deny_unknown = deny_unknown.or(Some(format!("{}: {r}", statement_name(s, i))))
+        for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Deny) {
+            match statement_applies(s, req, substitute) {
+                Tri::Yes => return Decision::ExplicitlyDenied,
+                Tri::Unknown(r) => {
+                    deny_unknown = deny_unknown.or_else(|| Some(format!("{}: {r}", statement_name(s, i))))
                 }
-                (Effect::Allow, Tri::Yes) => allowed = true,
-                (Effect::Allow, Tri::Unknown(r)) => {
-                    allow_unknown = allow_unknown.or(Some(format!("{}: {r}", statement_name(s, i))))
-                }
-                (_, Tri::No) => {}
+                Tri::No => {}
             }
         }
     }
     if let Some(r) = deny_unknown {
         return Decision::Unknown(r);
     }
-    if allowed {
-        return Decision::Allowed;
+    let mut allow_unknown = None;
+    for doc in policies {
+        let substitute = doc.substitutes_variables();
+        for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Allow) {
+            match statement_applies(s, req, substitute) {
+                Tri::Yes => return Decision::Allowed,
+                Tri::Unknown(r) => {
+                    allow_unknown = allow_unknown.or_else(|| Some(format!("{}: {r}", statement_name(s, i))))
+                }
+                Tri::No => {}
+            }
+        }
     }
     match allow_unknown {
         Some(r) => Decision::Unknown(r),
@@ -981,6 +1092,9 @@ pub fn evaluate(policies: &[PolicyDocument], req: &Request) -> Decision {
 /// Like [`evaluate`], from JSON texts: a document that does not parse makes the answer
 /// [`Decision::Unknown`] with the parse error as the reason (never a pass).
 pub fn evaluate_json(policies: &[&str], req: &Request) -> Decision {
+    if needs_no_permission(&req.action) {
+        return Decision::Allowed;
+    }
     let mut docs = Vec::with_capacity(policies.len());
     for (i, text) in policies.iter().enumerate() {
         match PolicyDocument::parse(text) {
@@ -1063,6 +1177,9 @@ pub struct Overbroad {
     /// The IAM action, e.g. `iam:DeleteVirtualMFADevice`.
     pub action: String,
     pub reason: String,
+    /// `false` when the evaluator could not tell (the reason says why): such an entry makes
+    /// the check `unknown`, it is not reported as a proven over-broad statement.
+    pub certain: bool,
 }
 
 /// The concrete IAM actions a statement allows, to probe: literal `iam:` actions as
@@ -1133,20 +1250,24 @@ pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
                 let req = Request::new(&action, resource, PROBE_CALLER).with_mfa(true);
                 // The statement on its own must grant it, and the whole document must not
                 // take it back (e.g. with a Deny in the same policy).
-                let reason = match (
+                let verdict = match (
                     evaluate(std::slice::from_ref(&alone), &req),
                     evaluate(std::slice::from_ref(doc), &req),
                 ) {
-                    (Decision::Allowed, Decision::Allowed) => Some(format!(
-                        "allows user {PROBE_CALLER} to call {action} on another user's resource {resource}"
+                    (Decision::Allowed, Decision::Allowed) => Some((
+                        true,
+                        format!(
+                            "allows user {PROBE_CALLER} to call {action} on another user's resource {resource}"
+                        ),
                     )),
-                    (Decision::Unknown(r), _) | (Decision::Allowed, Decision::Unknown(r)) => Some(format!(
-                        "cannot tell whether user {PROBE_CALLER} may call {action} on {resource}: {r}"
+                    (Decision::Unknown(r), _) | (Decision::Allowed, Decision::Unknown(r)) => Some((
+                        false,
+                        format!("cannot tell whether user {PROBE_CALLER} may call {action} on {resource}: {r}"),
                     )),
                     _ => None,
                 };
-                if let Some(reason) = reason {
-                    out.push(Overbroad { sid: sid.clone(), action: action.clone(), reason });
+                if let Some((certain, reason)) = verdict {
+                    out.push(Overbroad { sid: sid.clone(), action: action.clone(), reason, certain });
                     break;
                 }
             }
@@ -1158,4 +1279,329 @@ pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
 /// Parses a document and runs [`overbroad_self_service`].
 pub fn overbroad_self_service_json(text: &str) -> Result<Vec<Overbroad>, PolicyError> {
     Ok(overbroad_self_service(&PolicyDocument::parse(text)?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Is MFA enforced for a user?
+// ---------------------------------------------------------------------------------------
+
+/// How a request without MFA reaches AWS. The two differ in what IAM sees: a long-term
+/// access key carries no `aws:MultiFactorAuthPresent` key at all, a console session without
+/// MFA carries it as `false`. A deny written with `Bool` instead of `BoolIfExists` stops the
+/// second and lets the first through, which is the classic broken MFA policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    AccessKey,
+    ConsoleWithoutMfa,
+}
+
+impl fmt::Display for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Session::AccessKey => "with a long-term access key (no MFA context)",
+            Session::ConsoleWithoutMfa => "in a console session without MFA",
+        })
+    }
+}
+
+/// A request a user may make without MFA, and the statement that grants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaGap {
+    pub action: String,
+    /// The resource as the granting statement writes it (e.g. `*`).
+    pub resource: String,
+    pub session: Session,
+    /// `<policy label>, statement <sid or #n>`.
+    pub granted_by: String,
+}
+
+/// The answer to "can this user do something sensitive without MFA?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaEnforcement {
+    /// Every sensitive request the user's policies allow is denied without MFA (or the user
+    /// is allowed nothing sensitive at all).
+    Enforced,
+    NotEnforced(MfaGap),
+    /// Some request could not be decided; the reason says which and why.
+    Unknown(String),
+}
+
+/// Well-known sensitive actions used to probe wildcard and `NotAction` allows: one from
+/// each family an attacker with a stolen key reaches for first.
+const PROBE_ACTIONS: &[&str] = &[
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:AttachUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:PassRole",
+    "sts:AssumeRole",
+    "ec2:DescribeInstances",
+    "ec2:RunInstances",
+    "s3:ListAllMyBuckets",
+    "s3:GetObject",
+    "s3:PutObject",
+    "kms:Decrypt",
+    "secretsmanager:GetSecretValue",
+    "ssm:GetParameter",
+    "lambda:InvokeFunction",
+    "dynamodb:Scan",
+    "cloudtrail:StopLogging",
+    "organizations:LeaveOrganization",
+];
+
+/// One probe already made: action, concrete resource, and the context that met the allow's
+/// conditions.
+type Probe = (String, String, Vec<(String, String)>);
+
+/// The MFA condition keys a probe controls; every other key it does not set has a value
+/// it cannot know.
+const MFA_PRESENT: &str = "aws:MultiFactorAuthPresent";
+const MFA_AGE: &str = "aws:MultiFactorAuthAge";
+
+/// Decides whether MFA is enforced for users, by probing their policies: for every Allow
+/// statement, the requests it grants (its literal actions, well-known sensitive actions
+/// its wildcards or `NotAction` cover, on a resource its `Resource` matches, with a request
+/// context that satisfies its conditions) are evaluated without MFA, both as an access key
+/// and as a console session. Any that is allowed is a gap. Actions the canonical policy
+/// deliberately leaves open without MFA (setting up one's own MFA) are not sensitive.
+#[derive(Debug, Clone)]
+pub struct MfaProber {
+    not_sensitive: Vec<String>,
+}
+
+impl Default for MfaProber {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MfaProber {
+    /// The actions that need no MFA come from the canonical policy's deny (`NotAction`), so
+    /// the definition of "sensitive" has the same single source as the policy itself.
+    pub fn new() -> Self {
+        let mut not_sensitive: Vec<String> = NO_PERMISSION_ACTIONS.iter().map(|a| a.to_string()).collect();
+        if let Ok(doc) = canonical_self_service() {
+            for s in &doc.statements {
+                if let (Effect::Deny, Actions::NotAction(list)) = (s.effect, &s.actions) {
+                    not_sensitive.extend(list.iter().cloned());
+                }
+            }
+        }
+        Self { not_sensitive }
+    }
+
+    fn sensitive(&self, action: &str) -> bool {
+        !self.not_sensitive.iter().any(|p| action_matches(p, action))
+    }
+
+    /// Probes one user's effective identity policies, each with a label for the message.
+    /// `account` fills the account part of probe ARNs.
+    pub fn check<L, D>(&self, policies: &[(L, D)], username: &str, account: &str) -> MfaEnforcement
+    where
+        L: AsRef<str>,
+        D: std::borrow::Borrow<PolicyDocument>,
+    {
+        let mut unknown: Option<String> = None;
+        let mut seen: BTreeSet<Probe> = BTreeSet::new();
+        for (label, doc) in policies {
+            let (label, doc) = (label.as_ref(), doc.borrow());
+            let substitute = doc.substitutes_variables();
+            for (i, s) in doc.statements.iter().enumerate() {
+                if s.effect != Effect::Allow {
+                    continue;
+                }
+                let context = satisfying_context(s, username, substitute);
+                for action in self.probe_actions(s) {
+                    for (pattern, resource) in probe_resources(s, &action, username, account, substitute) {
+                        if !seen.insert((action.clone(), resource.clone(), context.clone())) {
+                            continue;
+                        }
+                        for session in [Session::AccessKey, Session::ConsoleWithoutMfa] {
+                            let mut req = Request::new(&action, &resource, username);
+                            for (k, v) in &context {
+                                req = req.with_context(k, v);
+                            }
+                            req = match session {
+                                Session::AccessKey => req.with_only_absent(&[MFA_PRESENT, MFA_AGE]),
+                                Session::ConsoleWithoutMfa => {
+                                    req.with_mfa(false).with_only_absent(&[MFA_AGE])
+                                }
+                            };
+                            match evaluate_all(policies.iter().map(|(_, d)| d.borrow()), &req) {
+                                Decision::Allowed => {
+                                    return MfaEnforcement::NotEnforced(MfaGap {
+                                        action,
+                                        resource: pattern,
+                                        session,
+                                        granted_by: format!("{label}, {}", statement_name(s, i)),
+                                    })
+                                }
+                                Decision::Unknown(r) => {
+                                    unknown.get_or_insert_with(|| format!("{action} on {pattern}: {r}"));
+                                }
+                                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        unknown.map_or(MfaEnforcement::Enforced, MfaEnforcement::Unknown)
+    }
+
+    fn probe_actions(&self, s: &Statement) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |a: String| {
+            if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+                out.push(a);
+            }
+        };
+        match &s.actions {
+            Actions::Action(patterns) => {
+                for p in patterns {
+                    if !(p.contains('*') || p.contains('?')) {
+                        push(p.clone());
+                        continue;
+                    }
+                    let samples: Vec<&str> =
+                        PROBE_ACTIONS.iter().copied().filter(|a| action_matches(p, a)).collect();
+                    if samples.is_empty() {
+                        // A family we have no sample for (`logs:Delete*`): probe the
+                        // pattern itself, with its wildcards filled in.
+                        push(p.replace('*', "Any").replace('?', "X"));
+                    }
+                    samples.into_iter().for_each(|a| push(a.to_string()));
+                }
+            }
+            Actions::NotAction(patterns) => {
+                for a in PROBE_ACTIONS {
+                    if !patterns.iter().any(|p| action_matches(p, a)) {
+                        push((*a).to_string());
+                    }
+                }
+            }
+        }
+        out.retain(|a| self.sensitive(a));
+        out
+    }
+}
+
+/// A concrete ARN for a resource pattern: the account and region parts filled in, other
+/// wildcards replaced by a probe name, `${aws:username}` by the user.
+fn concrete_resource(pattern: &str, action: &str, username: &str, account: &str, substitute: bool) -> String {
+    let service = action.split(':').next().unwrap_or("aws").to_ascii_lowercase();
+    if pattern == "*" {
+        return format!("arn:aws:{service}:us-east-1:{account}:keywarden-probe");
+    }
+    let text = if substitute {
+        let mut t = pattern.to_string();
+        for v in ["${aws:username}", "${aws:userName}", "${aws:UserName}"] {
+            t = t.replace(v, username);
+        }
+        t
+    } else {
+        pattern.to_string()
+    };
+    let fill = |part: &str| part.replace('*', "keywarden-probe").replace('?', "x");
+    if text.starts_with("arn:") {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        if parts.len() == 6 {
+            let region = if parts[3] == "*" { "us-east-1".to_string() } else { fill(parts[3]) };
+            let acct = if parts[4] == "*" { account.to_string() } else { fill(parts[4]) };
+            return format!("arn:{}:{}:{region}:{acct}:{}", fill(parts[1]), fill(parts[2]), fill(parts[5]));
+        }
+    }
+    fill(&text)
+}
+
+/// The resources to probe a statement's action on: (pattern as written, concrete ARN).
+fn probe_resources(
+    s: &Statement,
+    action: &str,
+    username: &str,
+    account: &str,
+    substitute: bool,
+) -> Vec<(String, String)> {
+    match &s.resources {
+        Resources::Resource(patterns) => patterns
+            .iter()
+            .map(|p| (p.clone(), concrete_resource(p, action, username, account, substitute)))
+            .collect(),
+        Resources::NotResource(patterns) => {
+            let probe = concrete_resource("*", action, username, account, substitute);
+            let req =
+                Request { resource: probe.clone(), username: username.to_string(), ..Request::default() };
+            let excluded = patterns.iter().any(|p| resource_matches(p, &req, substitute) != Tri::No);
+            if excluded {
+                Vec::new()
+            } else {
+                vec![(format!("anything but {}", patterns.join(", ")), probe)]
+            }
+        }
+    }
+}
+
+/// A request context that meets an Allow statement's conditions, so the probe asks about a
+/// request the statement really grants: the first value of each positive string, ARN or
+/// Bool condition (wildcards filled in). Keys of negated and `IfExists` conditions are left
+/// out (absence satisfies them), and so are the MFA keys, which the session decides.
+fn satisfying_context(s: &Statement, username: &str, substitute: bool) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in &s.conditions {
+        let (qualifier, base, if_exists) = split_operator(&c.operator);
+        if qualifier.is_some()
+            || if_exists
+            || c.key.eq_ignore_ascii_case(MFA_PRESENT)
+            || c.key.eq_ignore_ascii_case(MFA_AGE)
+            || c.key.eq_ignore_ascii_case("aws:username")
+            || out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&c.key))
+        {
+            continue;
+        }
+        let value = match base {
+            "Bool" | "StringEquals" | "StringEqualsIgnoreCase" | "StringLike" | "ArnEquals" | "ArnLike" => {
+                c.values.first().map(|v| {
+                    let v = if substitute { v.replace("${aws:username}", username) } else { v.clone() };
+                    if base == "StringLike" || base.starts_with("Arn") {
+                        v.replace('*', "keywarden-probe").replace('?', "x")
+                    } else {
+                        v
+                    }
+                })
+            }
+            "Null" if c.values.iter().any(|v| v.eq_ignore_ascii_case("false")) => {
+                Some("keywarden-probe".into())
+            }
+            _ => None,
+        };
+        if let Some(v) = value {
+            out.push((c.key.clone(), v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The allocation-free matcher agrees with the general one it short-cuts.
+        #[test]
+        fn byte_glob_agrees_with_the_tokenised_glob(
+            pattern in "[a-c*?:/]{0,12}",
+            text in "[a-cA-C:/]{0,12}",
+        ) {
+            let req = Request::new("s3:GetObject", &text, "alice");
+            let toks = tokenize(&pattern, &req, false, true).expect("no variables");
+            proptest::prop_assert_eq!(
+                byte_glob(pattern.as_bytes(), text.as_bytes(), false),
+                match_tokens(&toks, &text, false, false)
+            );
+            proptest::prop_assert_eq!(
+                byte_glob(pattern.as_bytes(), text.as_bytes(), true),
+                match_tokens(&toks, &text, true, false)
+            );
+        }
+    }
 }

@@ -2,7 +2,8 @@
 
 use keywarden_core::policy::{
     canonical_self_service, compare, compare_to_canonical, evaluate, evaluate_json, overbroad_self_service,
-    Decision, Difference, PolicyDocument, PolicyError, Request, CANONICAL_SELF_SERVICE,
+    Decision, Difference, MfaEnforcement, MfaGap, MfaProber, PolicyDocument, PolicyError, Request, Session,
+    CANONICAL_SELF_SERVICE,
 };
 
 const ACCOUNT: &str = "123456789012";
@@ -11,53 +12,7 @@ const EC2_FULL_ACCESS: &str =
 
 /// The policy of seed 002 (a blog post), verbatim: `AllowMFAHandling` allows the MFA
 /// actions on `arn:aws:iam::*:mfa/*`, i.e. on every user's MFA device.
-const SEED_002: &str = r#"{
-"Version": "2012-10-17",
-"Statement": [
-{
-"Sid": "AllowListUsers",
-"Effect": "Allow",
-"Action": [
-"iam:ListUsers"
-],
-"Resource": "arn:aws:iam::*:user/"
-},
-{
-"Sid": "AllowMFAHandling",
-"Effect": "Allow",
-"Action": [
-"iam:CreateVirtualMFADevice",
-"iam:DeleteVirtualMFADevice",
-"iam:EnableMFADevice",
-"iam:ListMFADevices",
-"iam:ListVirtualMFADevices"
-],
-"Resource": [
-"arn:aws:iam::*:mfa/*",
-"arn:aws:iam::*:user/${aws:username}"
-]
-},
-{
-"Sid": "BlockEverythingUnlessSignedInWithMFA",
-"Effect": "Deny",
-"NotAction": [
-"iam:ChangePassword",
-"iam:CreateVirtualMFADevice",
-"iam:DeleteVirtualMFADevice",
-"iam:EnableMFADevice",
-"iam:ListMFADevices",
-"iam:ListUsers",
-"iam:ListVirtualMFADevices"
-],
-"Resource": "*",
-"Condition": {
-"BoolIfExists": {
-"aws:MultiFactorAuthPresent": "false"
-}
-}
-}
-]
-}"#;
+const SEED_002: &str = include_str!("fixtures/seed-002-policy.json");
 
 fn user(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:user/{name}")
@@ -147,22 +102,29 @@ fn with_mfa_access_keys_only_for_oneself() {
 
 #[test]
 fn get_session_token_works_without_mfa() {
-    // sts:GetSessionToken needs no allow (STS documents that no permissions are required,
-    // only that an explicit deny blocks it), so "works" means: not explicitly denied. The
-    // canonical policy lists it in the MFA deny's NotAction, so it is not.
-    let without_mfa = Request::new("sts:GetSessionToken", "*", "alice").with_mfa(false);
-    let without_key = Request::new("sts:GetSessionToken", "*", "alice");
-    assert_eq!(evaluate(&alice_policies(), &without_mfa), Decision::ImplicitlyDenied);
-    assert_eq!(evaluate(&alice_policies(), &without_key), Decision::ImplicitlyDenied);
-    // Any other STS call is explicitly denied without MFA.
-    let other = Request::new("sts:AssumeRole", "arn:aws:iam::123456789012:role/r", "alice").with_mfa(false);
-    assert_eq!(evaluate(&alice_policies(), &other), Decision::ExplicitlyDenied);
-    // With a policy that does allow STS, it is allowed outright.
-    let sts =
-        parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:*","Resource":"*"}}"#);
+    // STS documents that GetSessionToken needs no permission and that no policy can stop
+    // it: it is how a user without MFA gets an MFA session at all. Even an explicit deny of
+    // everything leaves it working, and so does a document we cannot read.
+    for mfa in [None, Some(false), Some(true)] {
+        assert_eq!(decide("sts:GetSessionToken", "*", mfa), Decision::Allowed, "{mfa:?}");
+    }
+    let deny_all =
+        parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#);
+    assert_eq!(evaluate(&[deny_all], &Request::new("sts:GetSessionToken", "*", "alice")), Decision::Allowed);
+    assert_eq!(
+        evaluate_json(&["not json"], &Request::new("sts:GetSessionToken", "*", "alice")),
+        Decision::Allowed
+    );
+    // Any other STS call is explicitly denied without MFA, and allowed with it only when a
+    // policy allows it.
+    let other = Request::new("sts:AssumeRole", "arn:aws:iam::123456789012:role/r", "alice");
+    assert_eq!(evaluate(&alice_policies(), &other.clone().with_mfa(false)), Decision::ExplicitlyDenied);
+    assert_eq!(evaluate(&alice_policies(), &other.clone().with_mfa(true)), Decision::ImplicitlyDenied);
     let mut with_sts = alice_policies();
-    with_sts.push(sts);
-    assert_eq!(evaluate(&with_sts, &without_mfa), Decision::Allowed);
+    with_sts.push(parse(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:*","Resource":"*"}}"#,
+    ));
+    assert_eq!(evaluate(&with_sts, &other.clone().with_mfa(true)), Decision::Allowed);
     assert_eq!(evaluate(&with_sts, &other), Decision::ExplicitlyDenied);
 }
 
@@ -364,7 +326,12 @@ fn unsupported_elements_give_unknown_only_when_relevant() {
             {"Effect":"Allow","Action":"*","Resource":"*"}
         ]}"#,
     );
-    let d = |a: &str, r: &str| evaluate(std::slice::from_ref(&doc), &Request::new(a, r, "alice"));
+    let d = |a: &str, r: &str| {
+        evaluate(
+            std::slice::from_ref(&doc),
+            &Request::new(a, r, "alice").with_context("aws:SourceIp", "10.1.2.3"),
+        )
+    };
     // The unsupported deny could change the answer for s3.
     match d("s3:GetObject", "arn:aws:s3:::b/k") {
         Decision::Unknown(reason) => {
@@ -381,6 +348,15 @@ fn unsupported_elements_give_unknown_only_when_relevant() {
         PolicyDocument { version: doc.version.clone(), statements: vec![doc.statements[1].clone()] };
     let req = Request::new("ec2:RunInstances", "arn:aws:ec2:eu-west-1:1:instance/i-1", "alice");
     assert!(matches!(evaluate(&[only_tag], &req), Decision::Unknown(r) if r.contains("aws:PrincipalTag/x")));
+    // A request without aws:SourceIp at all does not match IpAddress, whatever the operator.
+    let no_ip = Request::new("s3:GetObject", "arn:aws:s3:::b/k", "alice");
+    assert_eq!(evaluate(std::slice::from_ref(&doc), &no_ip), Decision::Allowed);
+    // But when the caller says only some keys are known to be absent, a condition on any
+    // other key is unknown, not guessed from its absence.
+    let open = no_ip.clone().with_only_absent(&["aws:MultiFactorAuthPresent"]);
+    assert!(
+        matches!(evaluate(std::slice::from_ref(&doc), &open), Decision::Unknown(r) if r.contains("aws:SourceIp"))
+    );
     // An explicit deny is final even if another statement is unknown.
     let deny =
         parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*"}}"#);
@@ -467,4 +443,106 @@ proptest::proptest! {
             }
         }
     }
+}
+
+// --- is MFA enforced? -----------------------------------------------------------------------
+
+fn probe(policies: &[&str], user: &str) -> MfaEnforcement {
+    let docs: Vec<(String, PolicyDocument)> =
+        policies.iter().enumerate().map(|(i, p)| (format!("policy #{}", i + 1), parse(p))).collect();
+    MfaProber::new().check(&docs, user, ACCOUNT)
+}
+
+fn gap(policies: &[&str]) -> MfaGap {
+    match probe(policies, "alice") {
+        MfaEnforcement::NotEnforced(gap) => gap,
+        other => panic!("expected a gap, got {other:?}"),
+    }
+}
+
+const ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Sid":"Admin","Effect":"Allow","Action":"*","Resource":"*"}}"#;
+
+#[test]
+fn the_canonical_policy_enforces_mfa_over_any_allow() {
+    for extra in [
+        EC2_FULL_ACCESS,
+        ADMIN,
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#,
+    ] {
+        assert_eq!(probe(&[CANONICAL_SELF_SERVICE, extra], "alice"), MfaEnforcement::Enforced, "{extra}");
+    }
+    // The canonical policy alone: only MFA set-up works without MFA, which is not sensitive.
+    assert_eq!(probe(&[CANONICAL_SELF_SERVICE], "alice"), MfaEnforcement::Enforced);
+    // No policy at all: nothing is allowed, so nothing is allowed without MFA.
+    assert_eq!(probe(&[], "alice"), MfaEnforcement::Enforced);
+}
+
+#[test]
+fn an_allow_without_any_mfa_deny_is_a_gap_naming_action_session_and_statement() {
+    let g = gap(&[ADMIN]);
+    assert_eq!(g.granted_by, "policy #1, statement Admin");
+    assert_eq!(g.resource, "*");
+    assert_eq!(g.session, Session::AccessKey);
+    assert!(g.action.contains(':'), "{g:?}");
+    // The canonical policy without its deny: EC2 (and the own-credential allows) work.
+    let mut no_deny: serde_json::Value = serde_json::from_str(CANONICAL_SELF_SERVICE).expect("JSON");
+    no_deny["Statement"].as_array_mut().expect("statements").pop();
+    let g = gap(&[EC2_FULL_ACCESS, no_deny.to_string().as_str()]);
+    assert!(g.action.starts_with("ec2:"), "{g:?}");
+}
+
+#[test]
+fn a_deny_written_with_bool_instead_of_bool_if_exists_leaves_access_keys_open() {
+    let bool_only = CANONICAL_SELF_SERVICE.replace("BoolIfExists", "Bool");
+    let g = gap(&[EC2_FULL_ACCESS, bool_only.as_str()]);
+    assert_eq!(g.session, Session::AccessKey, "console sessions carry the key and are denied");
+    assert!(g.action.starts_with("ec2:"), "{g:?}");
+}
+
+#[test]
+fn allows_that_require_mfa_themselves_are_no_gap() {
+    let needs_mfa = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}},
+        {"Effect":"Allow","Action":"ec2:*","Resource":"*","Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}}
+    ]}"#;
+    assert_eq!(probe(&[needs_mfa], "alice"), MfaEnforcement::Enforced);
+    // BoolIfExists true is the classic mistake the other way round: an access key has no
+    // MFA key at all, so the allow applies to it.
+    let if_exists = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}}}"#;
+    let g = gap(&[if_exists]);
+    assert_eq!((g.session, g.action.as_str()), (Session::AccessKey, "s3:ListAllMyBuckets"));
+}
+
+#[test]
+fn scoped_allows_and_partial_denies_are_probed_on_their_own_resources() {
+    // A deny that covers only some buckets does not cover an allow on another.
+    let bucket_allow = r#"{"Version":"2012-10-17","Statement":{"Sid":"Data","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}}"#;
+    let partial_deny = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::secrets/*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}}"#;
+    let g = gap(&[bucket_allow, partial_deny]);
+    assert_eq!((g.action.as_str(), g.resource.as_str()), ("s3:GetObject", "arn:aws:s3:::data/*"));
+    let covering_deny = partial_deny.replace("arn:aws:s3:::secrets/*", "arn:aws:s3:::*");
+    assert_eq!(probe(&[bucket_allow, &covering_deny], "alice"), MfaEnforcement::Enforced);
+    // Own-credential allows are probed on the user's own ARN.
+    let own_keys = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:CreateAccessKey","Resource":"arn:aws:iam::*:user/${aws:username}"}}"#;
+    let g = gap(&[own_keys]);
+    assert_eq!(g.action, "iam:CreateAccessKey");
+    assert_eq!(probe(&[own_keys, CANONICAL_SELF_SERVICE], "alice"), MfaEnforcement::Enforced);
+}
+
+#[test]
+fn conditions_on_request_values_a_probe_cannot_know_make_it_unknown() {
+    // The deny only applies outside the office network: whether a stolen key works
+    // depends on where it is used, which no policy reading can tell.
+    let ip_deny = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#;
+    match probe(&[EC2_FULL_ACCESS, ip_deny], "alice") {
+        MfaEnforcement::Unknown(reason) => assert!(reason.contains("aws:SourceIp"), "{reason}"),
+        other => panic!("expected unknown, got {other:?}"),
+    }
+    // A region-limited allow is probed in a region it allows, and found.
+    let region = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}}"#;
+    assert!(matches!(probe(&[region], "alice"), MfaEnforcement::NotEnforced(_)));
+    // An unsupported operator in the only allow: unknown, never enforced.
+    let tagged = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*","Condition":{"ForAnyValue:StringLike":{"aws:TagKeys":"team*"}}}}"#;
+    assert!(matches!(probe(&[tagged], "alice"), MfaEnforcement::Unknown(_)));
 }
