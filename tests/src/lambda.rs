@@ -122,7 +122,18 @@ impl Watch {
             let (key, runner) = faketime_runner(clock_file);
             env.insert(key, runner);
         }
-        let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        // Single quotes keep a value literal in the dotenv format (JSON such as DESIRED_STATE
+        // has double quotes and braces); a value cannot contain one itself.
+        let text: String = env
+            .iter()
+            .map(|(k, v)| {
+                assert!(
+                    !v.contains('\'') && !v.contains('\n'),
+                    "{k}: a single quote or newline cannot be passed"
+                );
+                format!("{k}='{v}'\n")
+            })
+            .collect();
         std::fs::write(&env_file, text).expect("write the function env file");
 
         let mut last_error = String::new();

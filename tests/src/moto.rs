@@ -30,6 +30,18 @@ impl Moto {
     /// Starts moto on a free port with the clock at the real time (`+0`), and waits until it
     /// answers. Panics (the test fails, never skips) when moto_server or libfaketime is missing.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Moto::start`], with AWS-managed policies (`AdministratorAccess`, …) loaded, as
+    /// moto leaves them out unless told (`MOTO_IAM_LOAD_MANAGED_POLICIES`); loading them
+    /// costs about half a second on the first IAM call, so only the tests that attach one
+    /// ask for it.
+    pub fn start_with_managed_policies() -> Self {
+        Self::start_with(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")])
+    }
+
+    fn start_with(extra_env: &[(&str, &str)]) -> Self {
         let moto_server = find_in_path("moto_server").expect(
             "moto_server not found in PATH: run the tests through `make test` (which creates the \
              venv and puts it first in PATH), or `make venv && PATH=$PWD/.venv/bin:$PATH`",
@@ -50,6 +62,7 @@ impl Moto {
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .envs(faketime_env(&faketime, &clock_file))
                 .env("PYTHONUNBUFFERED", "1")
+                .envs(extra_env.iter().copied())
                 .current_dir(dir.path());
             let log = dir.path().join(format!("moto-{port}.log"));
             let mut process = Supervised::spawn("moto", &cmd, &log);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::scenario::Expected;
 
 /// The check ids of the catalogue, in the report's spelling.
-pub const ALL_CHECKS: [&str; 18] = [
+pub const ALL_CHECKS: [&str; 21] = [
     "root_mfa_disabled",
     "root_access_key_present",
     "console_user_without_mfa",
@@ -28,6 +28,9 @@ pub const ALL_CHECKS: [&str; 18] = [
     "rotation_held_key_in_use",
     "group_membership_missing",
     "group_membership_unexpected",
+    "self_service_policy_drift",
+    "self_service_policy_overbroad",
+    "user_mfa_not_enforced",
 ];
 
 /// The checks judged by the rotation planner on live reads: `skipped` in a run that plans
@@ -43,8 +46,14 @@ pub fn skipped_in_audit(check: &str) -> bool {
 }
 
 /// The checks about the account as a whole (skipped in a run scoped to users).
-pub const ACCOUNT_CHECKS: [&str; 4] =
-    ["root_mfa_disabled", "root_access_key_present", "virtual_mfa_unassigned", "password_policy_weak"];
+pub const ACCOUNT_CHECKS: [&str; 6] = [
+    "root_mfa_disabled",
+    "root_access_key_present",
+    "virtual_mfa_unassigned",
+    "password_policy_weak",
+    "self_service_policy_drift",
+    "self_service_policy_overbroad",
+];
 
 /// The report's `findings` array.
 pub fn findings(report: &Value) -> &Vec<Value> {

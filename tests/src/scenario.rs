@@ -23,6 +23,26 @@ pub const EXEMPT_GROUP: &str = "BreakGlass";
 pub const TEAM_GROUP: &str = "Developers";
 /// The exemption tag the checks read.
 pub const EXEMPT_TAG: &str = "keywarden:exempt";
+/// The MFA-enforcing self-service group (keywarden's default `MFA_GROUP`).
+pub const MFA_GROUP: &str = "SelfEdit";
+/// The canonical self-service policy: the repository's one copy, as the CDK stack deploys it.
+pub const CANONICAL_SELF_SERVICE: &str =
+    include_str!("../../crates/keywarden-core/policies/self-service.json");
+
+/// The canonical policy tampered the way seed 002 does it: the statement that lets a user
+/// manage their own virtual MFA device reaches every user's device (`mfa/*`).
+pub fn tampered_self_service() -> String {
+    let tampered =
+        CANONICAL_SELF_SERVICE.replace("arn:aws:iam::*:mfa/${aws:username}", "arn:aws:iam::*:mfa/*");
+    assert_ne!(tampered, CANONICAL_SELF_SERVICE, "the canonical policy names the caller's own MFA device");
+    tampered
+}
+
+/// The MFA-enforcing group with `document` as its inline policy `self-service`.
+async fn mfa_group(aws: &Aws, document: &str) {
+    aws.create_group(MFA_GROUP).await;
+    aws.put_group_policy(MFA_GROUP, "self-service", document).await;
+}
 
 /// One finding a scenario must produce: `(check, user, key slot)` identifies it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -131,6 +151,10 @@ pub async fn violations(moto: &Moto, aws: &Aws) -> Seeded {
     moto.set_clock("-100d");
     aws.create_group(TEAM_GROUP).await;
     aws.create_group(EXEMPT_GROUP).await;
+    // The MFA group's policy was edited to reach every user's MFA device.
+    mfa_group(aws, &tampered_self_service()).await;
+    s.expected.insert(open("self_service_policy_drift", None, None));
+    s.expected.insert(open("self_service_policy_overbroad", None, None));
 
     // old-key: API user with MFA whose only key is 100 days old (but used today).
     aws.create_user("old-key").await;
@@ -166,6 +190,8 @@ pub async fn violations(moto: &Moto, aws: &Aws) -> Seeded {
     s.expected.insert(exempted("access_key_not_rotated", "exempt-tag", Some(1)));
     s.expected.insert(exempted("user_in_no_group", "exempt-tag", None));
     s.expected.insert(open("user_has_direct_policies", Some("exempt-tag"), None));
+    // Its own policy allows s3:GetObject, and it is outside the MFA group: no MFA needed.
+    s.expected.insert(open("user_mfa_not_enforced", Some("exempt-tag"), None));
 
     // break-glass: a console user without MFA, password never used, in the exempt group.
     aws.create_user("break-glass").await;
@@ -247,10 +273,12 @@ pub async fn violations(moto: &Moto, aws: &Aws) -> Seeded {
         aws.enable_mfa(user).await;
     }
 
-    // direct-policy: no credentials at all, in a group, with an inline and an attached policy.
+    // direct-policy: no credentials at all, in a group, with an inline and an attached policy
+    // (both allow s3:GetObject), and in the MFA group, whose deny still holds.
     aws.create_user("direct-policy").await;
     s.user("direct-policy");
     aws.add_to_group("direct-policy", TEAM_GROUP).await;
+    aws.add_to_group("direct-policy", MFA_GROUP).await;
     aws.put_inline_policy("direct-policy", "direct-policy-inline").await;
     let arn = aws.create_managed_policy("DirectAttached").await;
     aws.attach_user_policy("direct-policy", &arn).await;
@@ -281,6 +309,7 @@ pub async fn compliant(moto: &Moto, aws: &Aws) -> Seeded {
     let mut s = Seeded::default();
     moto.set_clock("-20d");
     aws.create_group(TEAM_GROUP).await;
+    mfa_group(aws, CANONICAL_SELF_SERVICE).await;
     let console = compliant_user(aws, &mut s, "compliant-console", true).await;
     let api = compliant_user(aws, &mut s, "compliant-api", false).await;
     moto.set_clock("-5d");
@@ -292,5 +321,68 @@ pub async fn compliant(moto: &Moto, aws: &Aws) -> Seeded {
     aws.add_to_group("compliant-bare", TEAM_GROUP).await;
     aws.set_password_policy(true).await;
     s.expected.insert(open("root_mfa_disabled", None, None));
+    s
+}
+
+/// The desired state of [`policy_control`]: everyone in the MFA group, only `boss` in Admins.
+pub const DESIRED_STATE: &str =
+    r#"{"required_for_all": ["SelfEdit"], "restricted": {"Admins": ["boss"]}, "other_groups": "ignore"}"#;
+
+/// AWS's own AdministratorAccess (moto must load AWS-managed policies).
+pub const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+/// An administrator policy written by hand.
+const ADMIN_LIKE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Everything","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// The self-service control under [`DESIRED_STATE`]: users with no credentials at all (so no
+/// credential check speaks), a strong password policy, and `Admins` carrying AWS's
+/// AdministratorAccess.
+///
+/// With `broken`: the MFA group's policy is tampered ([`tampered_self_service`]), `outsider`
+/// is not in the MFA group, `sneaky` is in Admins without being listed, and `admin-direct`
+/// has an administrator policy of its own and is outside the MFA group. Without it, every
+/// user is in the MFA group, whose policy is the canonical one written compactly (the check
+/// compares meaning, not text), and only `boss` is in Admins: nothing but
+/// `root_mfa_disabled` (moto's root has no MFA) may be reported.
+pub async fn policy_control(aws: &Aws, broken: bool) -> Seeded {
+    let mut s = Seeded::default();
+    aws.create_group(TEAM_GROUP).await;
+    aws.create_group("Admins").await;
+    aws.attach_group_policy("Admins", ADMINISTRATOR_ACCESS).await;
+    let compact: serde_json::Value =
+        serde_json::from_str(CANONICAL_SELF_SERVICE).expect("the canonical policy is JSON");
+    mfa_group(aws, &if broken { tampered_self_service() } else { compact.to_string() }).await;
+    aws.set_password_policy(true).await;
+    s.expected.insert(open("root_mfa_disabled", None, None));
+
+    // member: in the MFA group and a team, nothing else.
+    for (name, groups) in [
+        ("member", vec![MFA_GROUP, TEAM_GROUP]),
+        ("boss", vec![MFA_GROUP, "Admins"]),
+        ("outsider", if broken { vec![TEAM_GROUP] } else { vec![MFA_GROUP, TEAM_GROUP] }),
+        ("sneaky", if broken { vec![MFA_GROUP, "Admins"] } else { vec![MFA_GROUP, TEAM_GROUP] }),
+    ] {
+        aws.create_user(name).await;
+        s.user(name);
+        for g in groups {
+            aws.add_to_group(name, g).await;
+        }
+    }
+    aws.create_user("admin-direct").await;
+    s.user("admin-direct");
+    if broken {
+        aws.add_to_group("admin-direct", TEAM_GROUP).await;
+        aws.put_user_policy_document("admin-direct", "admin", ADMIN_LIKE).await;
+        s.expected.insert(open("self_service_policy_drift", None, None));
+        s.expected.insert(open("self_service_policy_overbroad", None, None));
+        s.expected.insert(open("group_membership_missing", Some("outsider"), None));
+        s.expected.insert(open("group_membership_missing", Some("admin-direct"), None));
+        s.expected.insert(open("group_membership_unexpected", Some("sneaky"), None));
+        s.expected.insert(open("user_has_direct_policies", Some("admin-direct"), None));
+        s.expected.insert(open("user_mfa_not_enforced", Some("admin-direct"), None));
+    } else {
+        aws.add_to_group("admin-direct", MFA_GROUP).await;
+        aws.add_to_group("admin-direct", TEAM_GROUP).await;
+    }
     s
 }

@@ -196,6 +196,40 @@ impl Aws {
         );
     }
 
+    /// Puts an inline policy with the given document on a user.
+    pub async fn put_user_policy_document(&self, user: &str, policy_name: &str, document: &str) {
+        call!(
+            format!("PutUserPolicy {user} {policy_name}"),
+            self.iam
+                .put_user_policy()
+                .user_name(user)
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+        );
+    }
+
+    /// Puts an inline policy with the given document on a group.
+    pub async fn put_group_policy(&self, group: &str, policy_name: &str, document: &str) {
+        call!(
+            format!("PutGroupPolicy {group} {policy_name}"),
+            self.iam
+                .put_group_policy()
+                .group_name(group)
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+        );
+    }
+
+    /// Attaches a managed policy (customer or AWS managed) to a group.
+    pub async fn attach_group_policy(&self, group: &str, policy_arn: &str) {
+        call!(
+            format!("AttachGroupPolicy {group}"),
+            self.iam.attach_group_policy().group_name(group).policy_arn(policy_arn).send()
+        );
+    }
+
     /// Creates a customer managed policy; returns its ARN.
     pub async fn create_managed_policy(&self, name: &str) -> String {
         let out = call!(

@@ -22,7 +22,13 @@ const MOTO_ACCOUNT: &str = "123456789012";
 fn severity(check: &str) -> &'static str {
     match check {
         "root_mfa_disabled" | "root_access_key_present" => "critical",
-        "console_user_without_mfa" | "rotation_held_key_in_use" => "high",
+        "console_user_without_mfa"
+        | "rotation_held_key_in_use"
+        | "self_service_policy_drift"
+        | "self_service_policy_overbroad"
+        | "user_mfa_not_enforced"
+        | "group_membership_missing"
+        | "group_membership_unexpected" => "high",
         "user_without_mfa"
         | "access_key_not_rotated"
         | "access_key_unused"

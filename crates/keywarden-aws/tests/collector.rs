@@ -160,11 +160,84 @@ async fn authorization_details_are_read_across_pages() {
     assert_eq!(auth.groups["Admins"].inline_documents["admin"], r#"{"Statement":[]}"#);
     let managed = &auth.managed_policies["arn:aws:iam::123456789012:policy/SelfService"];
     assert_eq!(
-        managed.document.as_deref(),
+        managed.document.as_deref().ok(),
         Some(r#"{"Version":"2012-10-17"}"#),
         "the default version, decoded"
     );
     assert_eq!(counter.snapshot().get("iam:GetAccountAuthorizationDetails"), Some(&2));
+}
+
+const ADMIN_ARN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const POWER_ARN: &str = "arn:aws:iam::aws:policy/PowerUserAccess";
+
+fn attached(arn: &str) -> aws_sdk_iam::types::AttachedPolicy {
+    aws_sdk_iam::types::AttachedPolicy::builder()
+        .policy_arn(arn)
+        .policy_name(arn.rsplit('/').next().unwrap_or(arn))
+        .build()
+}
+
+#[tokio::test]
+async fn attached_aws_managed_policies_are_read_once_each_and_a_failed_read_is_kept() {
+    // Two users and a group share AdministratorAccess; one user has PowerUserAccess, whose
+    // read is denied.
+    let listing = mock!(Client::get_account_authorization_details).then_output(|| {
+        GetAccountAuthorizationDetailsOutput::builder()
+            .user_detail_list(
+                user("alice", &["Ops"])
+                    .to_builder_for_test()
+                    .attached_managed_policies(attached(ADMIN_ARN))
+                    .build(),
+            )
+            .user_detail_list(
+                user("bob", &[])
+                    .to_builder_for_test()
+                    .attached_managed_policies(attached(ADMIN_ARN))
+                    .attached_managed_policies(attached(POWER_ARN))
+                    .build(),
+            )
+            .group_detail_list(
+                GroupDetail::builder()
+                    .group_name("Ops")
+                    .attached_managed_policies(attached(ADMIN_ARN))
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+    });
+    let get_admin =
+        mock!(Client::get_policy).match_requests(|r| r.policy_arn() == Some(ADMIN_ARN)).then_output(|| {
+            aws_sdk_iam::operation::get_policy::GetPolicyOutput::builder()
+                .policy(aws_sdk_iam::types::Policy::builder().arn(ADMIN_ARN).default_version_id("v3").build())
+                .build()
+        });
+    let get_admin_version = mock!(Client::get_policy_version)
+        .match_requests(|r| r.policy_arn() == Some(ADMIN_ARN) && r.version_id() == Some("v3"))
+        .then_output(|| {
+            aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput::builder()
+                .policy_version(
+                    aws_sdk_iam::types::PolicyVersion::builder()
+                        .version_id("v3")
+                        .is_default_version(true)
+                        .document("%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D")
+                        .build(),
+                )
+                .build()
+        });
+    let get_power = mock!(Client::get_policy)
+        .match_requests(|r| r.policy_arn() == Some(POWER_ARN))
+        .then_error(|| aws_sdk_iam::operation::get_policy::GetPolicyError::generic(meta("AccessDenied")));
+    let (d, counter) = directory(&[&listing, &get_admin, &get_admin_version, &get_power]);
+    let auth = d.authorization().await.expect("the listing itself was read");
+    assert_eq!(
+        auth.managed_policies[ADMIN_ARN].document.as_deref().ok(),
+        Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+    );
+    let denied = auth.managed_policies[POWER_ARN].document.as_ref().expect_err("the read was denied");
+    assert_eq!((denied.operation.as_str(), denied.code.as_deref()), ("iam:GetPolicy", Some("AccessDenied")));
+    let calls = counter.snapshot();
+    assert_eq!(calls.get("iam:GetPolicy"), Some(&2), "one read per distinct policy: {calls:?}");
+    assert_eq!(calls.get("iam:GetPolicyVersion"), Some(&1), "{calls:?}");
 }
 
 /// `to_builder` is not generated for output shapes; rebuild the fields we need.

@@ -2,19 +2,23 @@
 //! allows (5,000 users): parse the credential report, evaluate every check, build and
 //! serialise the report. Run with `make bench`; it prints figures, it asserts nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 use keywarden_core::checks::{evaluate, UserScope};
 use keywarden_core::credential_report::CredentialReport;
-use keywarden_core::model::{AccountSummary, Authorization, UserDetail};
+use keywarden_core::model::{AccountSummary, Authorization, GroupDetail, ManagedPolicy, UserDetail};
+use keywarden_core::policy::CANONICAL_SELF_SERVICE;
 use keywarden_core::report::{Report, RunInfo};
 use keywarden_core::{AuditPolicy, Inventory, RotationMode};
 
 const USERS: usize = 5_000;
 const ROUNDS: usize = 20;
+const ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const ADMIN_ARN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 fn main() {
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).single().expect("valid date");
@@ -37,16 +41,58 @@ fn main() {
             i % 7 == 0,
             if i % 7 == 0 { ts(age / 4) } else { "N/A".into() },
         );
-        auth.users.insert(
-            name.clone(),
-            UserDetail {
-                arn: format!("arn:aws:iam::123456789012:user/{name}"),
-                groups: if i % 4 == 0 { Default::default() } else { ["SelfEdit".to_string()].into() },
-                name,
-                ..Default::default()
-            },
-        );
+        // A quarter in no group; the rest in the MFA group, half of those also Developers,
+        // every 10th also Admins; every 50th has an administrator policy of its own.
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        if i % 4 != 0 {
+            groups.insert("SelfEdit".into());
+            if i % 2 == 1 {
+                groups.insert("Developers".into());
+            }
+            if i % 10 == 1 {
+                groups.insert("Admins".into());
+            }
+        }
+        let mut user = UserDetail {
+            arn: format!("arn:aws:iam::123456789012:user/{name}"),
+            groups,
+            name: name.clone(),
+            ..Default::default()
+        };
+        if i % 50 == 0 {
+            user.inline_policies.push("admin".into());
+            user.inline_documents.insert("admin".into(), ADMIN.into());
+        }
+        auth.users.insert(name, user);
     }
+    // The control's groups: the canonical policy, a developer policy of many statements, and
+    // an AWS-managed administrator policy.
+    let group = |name: &str, inline: Vec<(&str, String)>, attached: Vec<&str>| GroupDetail {
+        name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:group/{name}"),
+        inline_policies: inline.iter().map(|(n, _)| n.to_string()).collect(),
+        inline_documents: inline.into_iter().map(|(n, d)| (n.to_string(), d)).collect(),
+        attached_policies: attached.into_iter().map(str::to_string).collect(),
+    };
+    let developer: Vec<String> = ["ec2", "s3", "lambda", "dynamodb", "logs", "cloudwatch", "sqs", "sns", "kms", "ssm"]
+        .iter()
+        .map(|svc| format!(r#"{{"Effect":"Allow","Action":["{svc}:Describe*","{svc}:Get*","{svc}:List*","{svc}:Put*"],"Resource":"arn:aws:{svc}:*:123456789012:*"}}"#))
+        .collect();
+    let developer = format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, developer.join(","));
+    auth.groups.insert(
+        "SelfEdit".into(),
+        group("SelfEdit", vec![("self-service", CANONICAL_SELF_SERVICE.into())], vec![]),
+    );
+    auth.groups.insert("Developers".into(), group("Developers", vec![("developer", developer)], vec![]));
+    auth.groups.insert("Admins".into(), group("Admins", vec![], vec![ADMIN_ARN]));
+    auth.managed_policies.insert(
+        ADMIN_ARN.into(),
+        ManagedPolicy {
+            name: "AdministratorAccess".into(),
+            arn: ADMIN_ARN.into(),
+            document: Ok(ADMIN.into()),
+        },
+    );
 
     let policy = AuditPolicy::default();
     let started = Instant::now();
@@ -76,9 +122,33 @@ fn main() {
         bytes = report.to_json_capped(5_000_000).expect("serialises").len();
     }
     let per_run = started.elapsed() / ROUNDS as u32;
+    // The same evaluation without the policy documents: what the self-service control costs.
+    let mut bare = auth.clone();
+    bare.groups.clear();
+    bare.managed_policies.clear();
+    bare.users.values_mut().for_each(|u| u.inline_documents.clear());
+    let report = CredentialReport::parse(csv.as_bytes(), now).expect("generated report parses");
+    let time_evaluate = |auth: &Authorization| {
+        let inventory = Inventory {
+            account_id: Ok("123456789012".into()),
+            credential_report: Ok(report.clone()),
+            authorization: Ok(auth.clone()),
+            virtual_mfa_devices: Ok(vec![]),
+            account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
+            password_policy: Ok(None),
+        };
+        let t = Instant::now();
+        let ev = evaluate(&inventory, &policy, &UserScope::All, now);
+        (t.elapsed(), ev.findings.iter().filter(|f| f.check.as_str() == "user_mfa_not_enforced").count())
+    };
+    let (with_docs, unenforced) = time_evaluate(&auth);
+    let (without_docs, _) = time_evaluate(&bare);
     println!("bench evaluate: {USERS} users, {findings} findings, report {bytes} bytes");
     println!("  wall time per run (parse + evaluate + report + JSON): {per_run:?} (mean of {ROUNDS})");
     println!("  credential report CSV: {} bytes", csv.len());
+    println!(
+        "  evaluate alone: {with_docs:?} with policy documents ({unenforced} users without enforced MFA), {without_docs:?} without"
+    );
     println!("  peak memory (VmHWM): {}", peak_memory().unwrap_or_else(|| "unavailable".into()));
 }
 

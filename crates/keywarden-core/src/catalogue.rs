@@ -83,6 +83,9 @@ pub enum CheckId {
     RotationHeldKeyInUse,
     GroupMembershipMissing,
     GroupMembershipUnexpected,
+    SelfServicePolicyDrift,
+    SelfServicePolicyOverbroad,
+    UserMfaNotEnforced,
 }
 
 /// The fields of [`CheckMeta`] after its id, in order: one row of the catalogue table.
@@ -114,7 +117,7 @@ pub struct CheckMeta {
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 18] = [
+    pub const ALL: [CheckId; 21] = [
         CheckId::RootMfaDisabled,
         CheckId::RootAccessKeyPresent,
         CheckId::ConsoleUserWithoutMfa,
@@ -133,6 +136,9 @@ impl CheckId {
         CheckId::RotationHeldKeyInUse,
         CheckId::GroupMembershipMissing,
         CheckId::GroupMembershipUnexpected,
+        CheckId::SelfServicePolicyDrift,
+        CheckId::SelfServicePolicyOverbroad,
+        CheckId::UserMfaNotEnforced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -155,6 +161,9 @@ impl CheckId {
             CheckId::RotationHeldKeyInUse => "rotation_held_key_in_use",
             CheckId::GroupMembershipMissing => "group_membership_missing",
             CheckId::GroupMembershipUnexpected => "group_membership_unexpected",
+            CheckId::SelfServicePolicyDrift => "self_service_policy_drift",
+            CheckId::SelfServicePolicyOverbroad => "self_service_policy_overbroad",
+            CheckId::UserMfaNotEnforced => "user_mfa_not_enforced",
         }
     }
 
@@ -339,6 +348,36 @@ impl CheckId {
                 "Remove the user from the group, or add them to its list in the desired-state document after review.",
                 &[],
                 &[],
+                &[Authorization],
+            ),
+            CheckId::SelfServicePolicyDrift => (
+                "Self-service MFA policy missing or changed",
+                Severity::High,
+                Scope::Account,
+                "The MFA-enforcing group is the control that keeps every user to MFA; if its policy is gone or edited, members may work without MFA or lose the right to set it up.",
+                "Attach the canonical self-service policy (keywarden's policies/self-service.json, deployed by the CDK stack) to the group, or revert the edits the finding lists.",
+                &[],
+                &[],
+                &[Authorization],
+            ),
+            CheckId::SelfServicePolicyOverbroad => (
+                "Self-service policy reaches other users' credentials",
+                Severity::High,
+                Scope::Account,
+                "A self-service statement whose resource is not scoped to ${aws:username} lets any member delete, replace or read another user's MFA device, keys or password.",
+                "Scope the statement's resources to arn:aws:iam::*:user/${aws:username} or arn:aws:iam::*:mfa/${aws:username}, as the canonical policy does.",
+                &[],
+                &[],
+                &[Authorization],
+            ),
+            CheckId::UserMfaNotEnforced => (
+                "MFA not enforced by the user's policies",
+                Severity::High,
+                Scope::User,
+                "The user's own, group and attached policies allow a sensitive action without MFA, so a leaked password or access key is enough to use it.",
+                "Add the user to the MFA-enforcing group (its deny covers everything but MFA set-up), or add an explicit deny with BoolIfExists aws:MultiFactorAuthPresent false.",
+                &[],
+                &["IAM.19"],
                 &[Authorization],
             ),
         };

@@ -32,7 +32,7 @@ pub enum UserScope {
 }
 
 impl UserScope {
-    fn includes(&self, user: &str) -> bool {
+    pub(crate) fn includes(&self, user: &str) -> bool {
         match self {
             UserScope::All => true,
             UserScope::Only(users) => users.contains(user),
@@ -228,7 +228,19 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
             }
         }
     }
+    // The self-service MFA control: the enforcing group's policy and each user's policies.
+    let mut control_unknown = BTreeMap::new();
+    if let Ok(auth) = &inv.authorization {
+        let outcome = crate::control::evaluate(auth, policy, scope, &evaluated);
+        findings.extend(outcome.findings);
+        control_unknown = outcome.unknown;
+    }
     ev.users_scanned = scanned.len();
+    for (check, reasons) in control_unknown {
+        // Part of the account could not be judged: the check is not a pass, even where it
+        // produced findings for the rest.
+        ev.statuses.insert(check, CheckStatus::Unknown(summarise_unknown(&reasons)));
+    }
 
     for f in &mut findings {
         if let Some(user) = &f.user {
@@ -241,6 +253,25 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
     sort_findings(&mut findings);
     ev.findings = findings;
     ev
+}
+
+/// One line for a check that could not judge some entities: the count and the first few.
+fn summarise_unknown(reasons: &[String]) -> String {
+    const SHOWN: usize = 3;
+    match reasons {
+        [one] => one.clone(),
+        _ => {
+            let mut s = format!(
+                "{} could not be judged: {}",
+                reasons.len(),
+                reasons[..reasons.len().min(SHOWN)].join("; ")
+            );
+            if reasons.len() > SHOWN {
+                s.push_str(&format!("; and {} more", reasons.len() - SHOWN));
+            }
+            s
+        }
+    }
 }
 
 /// Whether keywarden's own rotation has both keys of the user active on purpose.
@@ -459,7 +490,7 @@ fn password_policy_weakness(
     (!weak.is_empty()).then(|| format!("password policy is weak: {}", weak.join(", ")))
 }
 
-fn account_finding(check: CheckId, resource: &str, message: String) -> Finding {
+pub(crate) fn account_finding(check: CheckId, resource: &str, message: String) -> Finding {
     let meta: CheckMeta = check.meta();
     Finding {
         check,
@@ -475,7 +506,13 @@ fn account_finding(check: CheckId, resource: &str, message: String) -> Finding {
     }
 }
 
-fn user_finding(check: CheckId, user: &str, arn: &str, key: Option<&KeySlot>, message: String) -> Finding {
+pub(crate) fn user_finding(
+    check: CheckId,
+    user: &str,
+    arn: &str,
+    key: Option<&KeySlot>,
+    message: String,
+) -> Finding {
     Finding {
         check,
         severity: check.meta().severity,

@@ -89,6 +89,8 @@ pub struct AuditPolicy {
     pub exempt_groups: BTreeSet<String>,
     /// The desired group membership; the drift checks are skipped without one.
     pub desired: Option<DesiredState>,
+    /// The MFA-enforcing self-service group, whose policy must be the canonical one.
+    pub mfa_group: String,
 }
 
 impl Default for AuditPolicy {
@@ -105,6 +107,7 @@ impl Default for AuditPolicy {
             },
             exempt_groups: BTreeSet::new(),
             desired: None,
+            mfa_group: crate::desired::DEFAULT_REQUIRED_GROUP.to_string(),
         }
     }
 }
@@ -147,6 +150,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PASSWORD_REUSE_PREVENTION", "24", "password reuse prevention the account policy must require"),
     ("PASSWORD_REQUIRE_ALL_CLASSES", "true", "the policy must require upper, lower, digit and symbol"),
     ("EXEMPT_GROUPS", "(none)", "comma-separated groups whose members are exempt from all checks"),
+    ("MFA_GROUP", "SelfEdit", "the MFA-enforcing self-service group that must carry the canonical policy"),
     ("TOPIC_ARN", "(none)", "SNS topic for alerts; needed only when a run notifies"),
     ("NOTIFY_SCHEDULED", "true", "whether scheduled runs publish to `TOPIC_ARN`"),
     (
@@ -323,6 +327,17 @@ impl Config {
             })?),
         };
         let notify_clean_runs = boolean("NOTIFY_CLEAN_RUNS", get("NOTIFY_CLEAN_RUNS"), true)?;
+        let mfa_group = match get("MFA_GROUP") {
+            None => defaults.mfa_group,
+            Some(g) if is_iam_name(&g) => g,
+            Some(g) => {
+                return Err(ConfigError {
+                    variable: "MFA_GROUP",
+                    value: g,
+                    reason: "expected an IAM group name (1-128 of letters, digits and +=,.@_-)".into(),
+                })
+            }
+        };
 
         Ok(Config {
             report_bucket,
@@ -344,6 +359,7 @@ impl Config {
                 password: PasswordRequirements { min_length, reuse_prevention, require_all_classes },
                 exempt_groups,
                 desired,
+                mfa_group,
             },
             rotation_mode,
             topic_arn,
@@ -425,8 +441,10 @@ mod tests {
             ("EXEMPT_GROUPS", "BreakGlass, Robots"),
             ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:security"),
             ("NOTIFY_SCHEDULED", "false"),
+            ("MFA_GROUP", "Force_MFA"),
         ])
         .expect("valid");
+        assert_eq!(c.audit.mfa_group, "Force_MFA");
         assert_eq!(c.rotation_mode, RotationMode::Enforce);
         assert_eq!(c.audit.max_key_age_days, 30);
         assert_eq!(c.audit.unused_days, 10);
@@ -448,6 +466,7 @@ mod tests {
             ("EXEMPT_GROUPS", "ok,bad group"),
             ("REPORT_MAX_BYTES", "7000000"),
             ("PASSWORD_REUSE_PREVENTION", "25"),
+            ("MFA_GROUP", "Self Edit"),
         ] {
             let err = parse(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);

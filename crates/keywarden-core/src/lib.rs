@@ -13,6 +13,7 @@
 pub mod catalogue;
 pub mod checks;
 pub mod config;
+mod control;
 pub mod credential_report;
 pub mod desired;
 #[cfg(feature = "mock")]

@@ -75,17 +75,19 @@ pub struct Inventory {
 pub struct Authorization {
     pub users: BTreeMap<String, UserDetail>,
     pub groups: BTreeMap<String, GroupDetail>,
-    /// Customer-managed policies by ARN, with their default version's document.
+    /// Managed policies by ARN with their default version's document: every customer-managed
+    /// policy, and the AWS-managed ones attached to a user or group.
     pub managed_policies: BTreeMap<String, ManagedPolicy>,
 }
 
-/// A customer-managed policy and the JSON of its default version.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A managed policy and the JSON of its default version.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicy {
     pub name: String,
     pub arn: String,
-    /// `None` when IAM returned no default version document.
-    pub document: Option<String>,
+    /// The default version's JSON, or why it could not be read: a policy nobody could read
+    /// makes the checks that need it `unknown` for the users it applies to.
+    pub document: Collected<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,9 +14,10 @@ use keywarden_core::checks::{
 };
 use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime, ROOT_ACCOUNT_ROW};
 use keywarden_core::model::{
-    AccessKeyMeta, AccountSummary, Authorization, GroupDetail, LiveDetails, PasswordPolicy, UserDetail,
-    VirtualMfaDevice,
+    AccessKeyMeta, AccountSummary, Authorization, GroupDetail, LiveDetails, ManagedPolicy, PasswordPolicy,
+    UserDetail, VirtualMfaDevice,
 };
+use keywarden_core::policy::CANONICAL_SELF_SERVICE;
 use keywarden_core::{AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure};
 
 const ACCOUNT: &str = "123456789012";
@@ -143,7 +144,7 @@ fn inventory(rows: Vec<CredentialRow>) -> Inventory {
             arn: format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"),
             inline_policies: vec!["self-service".into()],
             attached_policies: Vec::new(),
-            inline_documents: Default::default(),
+            inline_documents: [("self-service".to_string(), CANONICAL_SELF_SERVICE.to_string())].into(),
         },
     )]
     .into_iter()
@@ -357,7 +358,77 @@ fn violation(check: CheckId) -> Inventory {
             inv.password_policy = Ok(None);
             inv
         }
+        // Someone dropped EnableMFADevice from the deny's exceptions: users can no longer
+        // enrol MFA without MFA, but nobody gains anything.
+        CheckId::SelfServicePolicyDrift => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            set_group_policy(&mut inv, MFA_GROUP, "self-service", &tampered_canonical());
+            inv
+        }
+        // The canonical policy is intact; a second policy of the group reaches every user's
+        // MFA device (MFA is still enforced: the canonical deny covers that action).
+        CheckId::SelfServicePolicyOverbroad => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            set_group_policy(
+                &mut inv,
+                MFA_GROUP,
+                "mfa-helpdesk",
+                &allow("iam:DeleteVirtualMFADevice", "arn:aws:iam::*:mfa/*"),
+            );
+            inv
+        }
+        // alice works through Developers only, whose EC2 access no MFA deny covers.
+        CheckId::UserMfaNotEnforced => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            set_group_policy(&mut inv, "Developers", "ec2", EC2_FULL_ACCESS);
+            let alice = user_mut(&mut inv, "alice");
+            alice.groups = ["Developers".to_string()].into();
+            inv
+        }
     }
+}
+
+/// The canonical policy with `iam:EnableMFADevice` dropped from the MFA deny's exceptions.
+fn tampered_canonical() -> String {
+    let tampered = CANONICAL_SELF_SERVICE
+        .replace("\"iam:EnableMFADevice\",\n        \"iam:GetUser\"", "\"iam:GetUser\"");
+    assert_ne!(tampered, CANONICAL_SELF_SERVICE, "the canonical file's layout changed; update the test");
+    tampered
+}
+
+const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+
+/// AWS's PowerUserAccess, abridged to the statement that matters.
+const POWER_USER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:*","organizations:*","account:*"],"Resource":"*"}]}"#;
+const POWER_USER_ARN: &str = "arn:aws:iam::aws:policy/PowerUserAccess";
+
+const EC2_FULL_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*"}}"#;
+
+fn allow(action: &str, resource: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Extra","Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
+    )
+}
+
+fn managed(inv: &mut Inventory, arn: &str, document: Result<String, ReadFailure>) {
+    let auth = inv.authorization.as_mut().expect("the test inventory's authorization was read");
+    let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+    auth.managed_policies.insert(arn.into(), ManagedPolicy { name, arn: arn.into(), document });
+}
+
+/// Puts an inline policy on a group, creating the group if needed.
+fn set_group_policy(inv: &mut Inventory, group: &str, name: &str, document: &str) {
+    let auth = inv.authorization.as_mut().expect("the test inventory's authorization was read");
+    let g = auth.groups.entry(group.to_string()).or_insert_with(|| GroupDetail {
+        name: group.into(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:group/{group}"),
+        ..GroupDetail::default()
+    });
+    if !g.inline_policies.iter().any(|p| p == name) {
+        g.inline_policies.push(name.into());
+    }
+    g.inline_documents.insert(name.into(), document.into());
 }
 
 /// An account that comes as close as possible to violating `check` without doing so.
@@ -430,6 +501,43 @@ fn near_miss(check: CheckId) -> Inventory {
                 minimum_length: 14,
                 ..strong_password_policy()
             }));
+            inv
+        }
+        // The canonical policy compacted onto one line, statements reversed, Sids renamed,
+        // one-element lists written as strings.
+        CheckId::SelfServicePolicyDrift => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            let mut doc: serde_json::Value =
+                serde_json::from_str(CANONICAL_SELF_SERVICE).expect("canonical policy is JSON");
+            let statements = doc["Statement"].as_array_mut().expect("a statement list");
+            statements.reverse();
+            for (i, st) in statements.iter_mut().enumerate() {
+                st["Sid"] = serde_json::Value::String(format!("S{i}"));
+            }
+            set_group_policy(&mut inv, MFA_GROUP, "self-service", &doc.to_string());
+            inv
+        }
+        // Helpdesk rights on one's own device only.
+        CheckId::SelfServicePolicyOverbroad => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            set_group_policy(
+                &mut inv,
+                MFA_GROUP,
+                "mfa-helpdesk",
+                &allow("iam:DeleteVirtualMFADevice", "arn:aws:iam::*:mfa/${aws:username}"),
+            );
+            inv
+        }
+        // EC2 through Developers, but only with MFA.
+        CheckId::UserMfaNotEnforced => {
+            let mut inv = inventory(vec![console_user("alice")]);
+            set_group_policy(
+                &mut inv,
+                "Developers",
+                "ec2",
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}}"#,
+            );
+            user_mut(&mut inv, "alice").groups = ["Developers".to_string()].into();
             inv
         }
     }
@@ -1133,6 +1241,264 @@ fn exemptions_are_not_guessed_when_authorization_cannot_be_read() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The self-service MFA control
+// ---------------------------------------------------------------------------------------------
+
+/// Seed 002's policy (a blog post's Force-MFA variant, verbatim), whose MFA statement reaches
+/// every user's device.
+fn seed_002_policy() -> String {
+    include_str!("fixtures/seed-002-policy.json").to_string()
+}
+
+fn messages(ev: &Evaluation, check: CheckId) -> Vec<String> {
+    of(ev, check).into_iter().map(|f| f.message.clone()).collect()
+}
+
+#[test]
+fn drift_is_reported_in_words_against_the_closest_policy() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    set_group_policy(&mut inv, MFA_GROUP, "self-service", &tampered_canonical());
+    let ev = run(&inv);
+    let f = single(&ev, CheckId::SelfServicePolicyDrift);
+    assert_eq!(f.resource, format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"));
+    assert_eq!(
+        f.message,
+        "group SelfEdit does not carry the canonical self-service policy; the closest is inline policy \
+         self-service of group SelfEdit: statement DenyAllExceptListedIfNoMFA: action iam:EnableMFADevice missing"
+    );
+}
+
+#[test]
+fn a_missing_group_or_a_group_without_policies_is_drift() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    let auth = inv.authorization.as_mut().expect("read");
+    auth.groups.clear();
+    auth.users.values_mut().for_each(|u| u.groups = ["Developers".to_string()].into());
+    set_group_policy(
+        &mut inv,
+        "Developers",
+        "nothing-much",
+        &allow("iam:GetUser", "arn:aws:iam::*:user/${aws:username}"),
+    );
+    let ev = run(&inv);
+    assert_eq!(
+        messages(&ev, CheckId::SelfServicePolicyDrift),
+        ["the MFA-enforcing group SelfEdit does not exist, so the self-service MFA policy binds nobody"]
+    );
+    assert_eq!(of(&ev, CheckId::SelfServicePolicyDrift)[0].resource, "group/SelfEdit");
+
+    let mut inv = inventory(vec![console_user("alice")]);
+    let g = inv.authorization.as_mut().expect("read").groups.get_mut(MFA_GROUP).expect("group");
+    g.inline_policies.clear();
+    g.inline_documents.clear();
+    let ev = run(&inv);
+    assert_eq!(
+        messages(&ev, CheckId::SelfServicePolicyDrift),
+        ["group SelfEdit does not carry the canonical self-service policy; it has no policy at all"]
+    );
+}
+
+#[test]
+fn the_canonical_policy_may_be_attached_as_a_managed_policy_under_another_group_name() {
+    let arn = format!("arn:aws:iam::{ACCOUNT}:policy/Force_MFA");
+    let mut inv = inventory(vec![console_user("alice")]);
+    let auth = inv.authorization.as_mut().expect("read");
+    let mut g = auth.groups.remove(MFA_GROUP).expect("group");
+    g.name = "Force_MFA".into();
+    g.inline_policies.clear();
+    g.inline_documents.clear();
+    g.attached_policies.push(arn.clone());
+    auth.groups.insert("Force_MFA".into(), g);
+    auth.users.values_mut().for_each(|u| u.groups = ["Force_MFA".to_string()].into());
+    managed(&mut inv, &arn, Ok(CANONICAL_SELF_SERVICE.into()));
+    let policy = AuditPolicy { mfa_group: "Force_MFA".into(), ..AuditPolicy::default() };
+    let ev = run_with(&inv, &policy);
+    assert_clean(&ev);
+    assert_eq!(ev.statuses.get(&CheckId::SelfServicePolicyDrift), Some(&CheckStatus::Evaluated));
+    // With the default group name the same account has drift: SelfEdit does not exist.
+    assert_eq!(fired(&run(&inv)), BTreeSet::from([CheckId::SelfServicePolicyDrift]));
+}
+
+#[test]
+fn seed_002_is_drift_and_overbroad_naming_the_statement_and_actions() {
+    let mut inv = inventory(vec![console_user("alice")]);
+    set_group_policy(&mut inv, MFA_GROUP, "self-service", &seed_002_policy());
+    let ev = run(&inv);
+    // Its deny also leaves iam:ListUsers open without MFA: every member can enumerate the
+    // account's users with a stolen password or key.
+    assert_eq!(
+        fired(&ev),
+        BTreeSet::from([
+            CheckId::SelfServicePolicyDrift,
+            CheckId::SelfServicePolicyOverbroad,
+            CheckId::UserMfaNotEnforced
+        ]),
+        "{:#?}",
+        ev.findings
+    );
+    let open = &of(&ev, CheckId::UserMfaNotEnforced)[0].message;
+    assert!(open.starts_with("alice may call iam:ListUsers on arn:aws:iam::*:user/ "), "{open}");
+    assert!(
+        open.ends_with("(granted by inline policy self-service of group SelfEdit, statement AllowListUsers)"),
+        "{open}"
+    );
+    let over = of(&ev, CheckId::SelfServicePolicyOverbroad);
+    assert_eq!(over.len(), 1, "one finding per statement: {over:#?}");
+    assert_eq!(
+        over[0].resource,
+        format!("arn:aws:iam::{ACCOUNT}:group/SelfEdit policy self-service statement AllowMFAHandling")
+    );
+    assert_eq!(
+        over[0].message,
+        "statement AllowMFAHandling of inline policy self-service of group SelfEdit lets a member of \
+         SelfEdit act on other users' credentials with iam:CreateVirtualMFADevice, iam:DeleteVirtualMFADevice \
+         (resource arn:aws:iam::*:mfa/*, arn:aws:iam::*:user/${aws:username} is not limited to the caller's own)"
+    );
+    let drift = &of(&ev, CheckId::SelfServicePolicyDrift)[0].message;
+    assert!(
+        drift.contains("statement DenyAllExceptListedIfNoMFA: action sts:GetSessionToken missing"),
+        "{drift}"
+    );
+    assert!(drift.ends_with("; and 4 more differences"), "long lists are cut: {drift}");
+    assert!(drift.contains("statement removed: AllowManageOwnAccessKeys"), "{drift}");
+}
+
+#[test]
+fn user_mfa_not_enforced_names_what_the_user_can_do_and_through_which_policy() {
+    let ev = run(&violation(CheckId::UserMfaNotEnforced));
+    let f = single(&ev, CheckId::UserMfaNotEnforced);
+    assert_eq!(f.resource, arn("alice"));
+    assert_eq!(
+        f.message,
+        "alice may call ec2:DescribeInstances on * with a long-term access key (no MFA context) without any \
+         MFA deny stopping it (granted by inline policy ec2 of group Developers, statement #1)"
+    );
+    // Being in the MFA group as well closes the gap.
+    let mut inv = violation(CheckId::UserMfaNotEnforced);
+    user_mut(&mut inv, "alice").groups.insert(MFA_GROUP.into());
+    assert_clean(&run(&inv));
+    // So does an exemption, shown as such.
+    let mut inv = violation(CheckId::UserMfaNotEnforced);
+    tag(&mut inv, "alice", "user_mfa_not_enforced");
+    let ev = run(&inv);
+    assert!(of(&ev, CheckId::UserMfaNotEnforced).iter().all(|f| f.exempted));
+}
+
+#[test]
+fn a_direct_admin_policy_is_not_enforced_and_an_aws_managed_one_is_judged_by_its_document() {
+    let mut inv = inventory(vec![console_user("alice"), api_user("robot")]);
+    let robot = user_mut(&mut inv, "robot");
+    robot.groups.clear();
+    robot.attached_policies.push(POWER_USER_ARN.into());
+    managed(&mut inv, POWER_USER_ARN, Ok(POWER_USER.into()));
+    let ev = run(&inv);
+    assert_eq!(
+        fired(&ev),
+        BTreeSet::from([CheckId::UserMfaNotEnforced, CheckId::UserHasDirectPolicies, CheckId::UserInNoGroup])
+    );
+    let f = of(&ev, CheckId::UserMfaNotEnforced)[0];
+    assert_eq!(f.user.as_deref(), Some("robot"));
+    assert!(
+        f.message.contains("managed policy arn:aws:iam::aws:policy/PowerUserAccess (attached to user robot)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn malformed_or_unread_policies_make_the_control_checks_unknown_never_a_pass() {
+    let bad_docs = [
+        ("not json", "policy document is not valid JSON"),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"BoolIfExist":{"aws:MultiFactorAuthPresent":"true"}}}}"#,
+            "unknown condition operator \"BoolIfExist\"",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:Get",1],"Resource":"*"}}"#,
+            "$.Statement.Action[1]",
+        ),
+    ];
+    for (doc, why) in bad_docs {
+        // On a user: that user is unknown; everyone else is still judged.
+        let mut inv = inventory(vec![console_user("alice"), console_user("carol")]);
+        let alice = user_mut(&mut inv, "alice");
+        alice.inline_policies.push("broken".into());
+        alice.inline_documents.insert("broken".into(), doc.into());
+        let carol = user_mut(&mut inv, "carol");
+        carol.groups.clear();
+        carol.inline_policies.push("admin".into());
+        carol.inline_documents.insert("admin".into(), ADMIN.into());
+        let ev = run(&inv);
+        match ev.statuses.get(&CheckId::UserMfaNotEnforced) {
+            Some(CheckStatus::Unknown(reason)) => {
+                assert!(reason.starts_with("alice: inline policy broken of user alice: "), "{reason}");
+                assert!(reason.contains(why), "{reason}");
+            }
+            other => panic!("{doc}: expected unknown, got {other:?}"),
+        }
+        let users: Vec<_> = of(&ev, CheckId::UserMfaNotEnforced).iter().map(|f| f.user.clone()).collect();
+        assert_eq!(users, [Some("carol".to_string())]);
+
+        // On the MFA group: drift is certain (the canonical text is not there) and says why;
+        // overbroad cannot look inside, so it is unknown.
+        let mut inv = inventory(vec![console_user("alice")]);
+        set_group_policy(&mut inv, MFA_GROUP, "self-service", doc);
+        let ev = run(&inv);
+        let drift = messages(&ev, CheckId::SelfServicePolicyDrift);
+        assert_eq!(drift.len(), 1, "{doc}");
+        assert!(
+            drift[0].contains("inline policy self-service of group SelfEdit is not a valid policy"),
+            "{}",
+            drift[0]
+        );
+        assert!(
+            matches!(ev.statuses.get(&CheckId::SelfServicePolicyOverbroad), Some(CheckStatus::Unknown(r)) if r.contains(why))
+        );
+        assert!(matches!(ev.statuses.get(&CheckId::UserMfaNotEnforced), Some(CheckStatus::Unknown(_))));
+    }
+
+    // An attached policy whose document could not be read: nothing about it is guessed.
+    let arn = format!("arn:aws:iam::{ACCOUNT}:policy/Extra");
+    let mut inv = inventory(vec![console_user("alice")]);
+    inv.authorization
+        .as_mut()
+        .expect("read")
+        .groups
+        .get_mut(MFA_GROUP)
+        .expect("group")
+        .attached_policies
+        .push(arn.clone());
+    managed(&mut inv, &arn, Err(failure("iam:GetPolicyVersion")));
+    let g = inv.authorization.as_mut().expect("read").groups.get_mut(MFA_GROUP).expect("group");
+    g.inline_documents.clear();
+    g.inline_policies.clear();
+    let ev = run(&inv);
+    assert_clean(&ev);
+    for check in
+        [CheckId::SelfServicePolicyDrift, CheckId::SelfServicePolicyOverbroad, CheckId::UserMfaNotEnforced]
+    {
+        match ev.statuses.get(&check) {
+            Some(CheckStatus::Unknown(r)) => {
+                assert!(r.contains("iam:GetPolicyVersion failed (AccessDenied)"), "{check}: {r}")
+            }
+            other => panic!("{check}: expected unknown, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn control_checks_in_a_scoped_run() {
+    let inv = violation(CheckId::UserMfaNotEnforced);
+    let ev = evaluate(&inv, &AuditPolicy::default(), &only(&["alice"]), now());
+    assert_eq!(fired(&ev), BTreeSet::from([CheckId::UserMfaNotEnforced]));
+    for check in [CheckId::SelfServicePolicyDrift, CheckId::SelfServicePolicyOverbroad] {
+        assert!(matches!(ev.statuses.get(&check), Some(CheckStatus::Skipped(_))), "{check}");
+    }
+    let ev = evaluate(&inv, &AuditPolicy::default(), &only(&["bob"]), now());
+    assert_clean(&ev);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Unknown: failed reads
 // ---------------------------------------------------------------------------------------------
 
@@ -1154,8 +1520,19 @@ fn everything_wrong() -> Inventory {
             r.keys[1] = inactive_key(2, days_ago(300), at(days_ago(200)));
         }),
     ]);
-    user_mut(&mut inv, "alice").groups.clear();
-    user_mut(&mut inv, "robot").attached_policies.push("arn:aws:iam::aws:policy/PowerUserAccess".into());
+    let alice = user_mut(&mut inv, "alice");
+    alice.groups.clear();
+    alice.inline_policies.push("alice-admin".into());
+    alice.inline_documents.insert("alice-admin".into(), ADMIN.into());
+    user_mut(&mut inv, "robot").attached_policies.push(POWER_USER_ARN.into());
+    managed(&mut inv, POWER_USER_ARN, Ok(POWER_USER.into()));
+    set_group_policy(&mut inv, MFA_GROUP, "self-service", &tampered_canonical());
+    set_group_policy(
+        &mut inv,
+        MFA_GROUP,
+        "mfa-helpdesk",
+        &allow("iam:DeleteVirtualMFADevice", "arn:aws:iam::*:mfa/*"),
+    );
     inv.virtual_mfa_devices = Ok(vec![VirtualMfaDevice {
         serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/alice"),
         user: None,

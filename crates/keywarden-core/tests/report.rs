@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use keywarden_core::catalogue::DataSource;
 use keywarden_core::checks::{evaluate, CheckStatus, Evaluation, UserScope, EXEMPT_TAG};
 use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime};
-use keywarden_core::model::{AccountSummary, Authorization, PasswordPolicy, UserDetail, VirtualMfaDevice};
+use keywarden_core::model::{
+    AccountSummary, Authorization, GroupDetail, PasswordPolicy, UserDetail, VirtualMfaDevice,
+};
 use keywarden_core::report::{RunInfo, SCHEMA_VERSION};
 use keywarden_core::{
     AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure, Report, RotationMode, Severity,
@@ -102,7 +104,19 @@ fn inventory() -> Inventory {
         }),
         authorization: Ok(Authorization {
             users,
-            groups: BTreeMap::new(),
+            groups: BTreeMap::from([(
+                "SelfEdit".to_string(),
+                GroupDetail {
+                    name: "SelfEdit".into(),
+                    arn: format!("arn:aws:iam::{ACCOUNT}:group/SelfEdit"),
+                    inline_policies: vec!["self-service".into()],
+                    attached_policies: Vec::new(),
+                    inline_documents: BTreeMap::from([(
+                        "self-service".to_string(),
+                        keywarden_core::policy::CANONICAL_SELF_SERVICE.to_string(),
+                    )]),
+                },
+            )]),
             managed_policies: BTreeMap::new(),
         }),
         virtual_mfa_devices: Ok(vec![VirtualMfaDevice {

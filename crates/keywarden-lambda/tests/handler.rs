@@ -40,6 +40,21 @@ bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_suppo
             },
         );
     }
+    // The MFA-enforcing group with the canonical policy, so the control checks pass.
+    auth.groups.insert(
+        "SelfEdit".into(),
+        keywarden_core::model::GroupDetail {
+            name: "SelfEdit".into(),
+            arn: "arn:aws:iam::123456789012:group/SelfEdit".into(),
+            inline_policies: vec!["self-service".into()],
+            inline_documents: [(
+                "self-service".to_string(),
+                keywarden_core::policy::CANONICAL_SELF_SERVICE.to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        },
+    );
     Inventory {
         account_id: Ok("123456789012".into()),
         credential_report: Ok(report),
