@@ -6,10 +6,14 @@
 #   make test    every test, the end-to-end ones included (moto + cargo lambda)
 #   make demo    audit a seeded local account with the real function and print the report
 #   make bench   wall time and peak memory of evaluating a 5,000-user account
+#   make synth   synthesize the CDK stack (infra/), run cdk-nag and cfn-lint; no credentials needed
+#   make deploy  build the function for arm64 and deploy the stack: make deploy EMAIL=you@example.com
+#   make destroy remove the stack (the report bucket and the log group are kept)
 #   make clean   remove build output and out/
 #
 # Variables: VENV (default .venv; CI points it at a cache), CARGO_TARGET_DIR (honoured by
-# cargo as usual), NEXTEST_PROFILE (default, or ci).
+# cargo as usual), NEXTEST_PROFILE (default, or ci), EMAIL and CDK_CONTEXT (extra
+# `-c name=value` settings of the CDK app, see README) for deploy and synth.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -28,24 +32,42 @@ NEXTEST_PROFILE ?= default
 MOTO_VERSION ?= 5.2.5
 CARGO_LAMBDA_VERSION ?= 1.9.2
 ZIGLANG_VERSION ?= 0.17.1
+CFN_LINT_VERSION ?= 1.58.0
+
+# Where cargo puts its output, for the built Lambda (target/lambda/keywarden/bootstrap).
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+EMAIL ?=
+CDK_CONTEXT ?=
+# cfn-lint: fail on errors and warnings, except W3005, the explicit DependsOn on the function's
+# role that CDK always writes although the GetAtt already implies it.
+CFN_LINT := cfn-lint --ignore-checks W3005 --
+# The CDK CLI stays offline: no usage telemetry (notices are off per command).
+export CDK_DISABLE_CLI_TELEMETRY := true
 
 # Where Debian's libfaketime package puts the library (any architecture).
 FAKETIME_LIBS := $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1) $(KEYWARDEN_LIBFAKETIME)
 
-.PHONY: help venv check-faketime nextest build lint test demo bench clean
+.PHONY: help venv check-faketime nextest build lint test test-infra synth deploy destroy demo bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 venv:
-	@if [ ! -x "$(VENV_BIN)/moto_server" ] || [ ! -x "$(VENV_BIN)/cargo-lambda" ]; then \
-	  echo "creating $(VENV) with moto[server] $(MOTO_VERSION), cargo-lambda $(CARGO_LAMBDA_VERSION), ziglang $(ZIGLANG_VERSION)"; \
+	@if [ ! -x "$(VENV_BIN)/moto_server" ] || [ ! -x "$(VENV_BIN)/cargo-lambda" ] || [ ! -x "$(VENV_BIN)/cfn-lint" ]; then \
+	  echo "creating $(VENV) with moto[server] $(MOTO_VERSION), cargo-lambda $(CARGO_LAMBDA_VERSION), ziglang $(ZIGLANG_VERSION), cfn-lint $(CFN_LINT_VERSION)"; \
 	  python3 -m venv "$(VENV)"; \
 	  "$(VENV_BIN)/pip" install --quiet --disable-pip-version-check \
-	    'moto[server]==$(MOTO_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' 'ziglang==$(ZIGLANG_VERSION)'; \
+	    'moto[server]==$(MOTO_VERSION)' 'cargo-lambda==$(CARGO_LAMBDA_VERSION)' 'ziglang==$(ZIGLANG_VERSION)' \
+	    'cfn-lint==$(CFN_LINT_VERSION)'; \
 	fi
 	@"$(VENV_BIN)/moto_server" --help >/dev/null
 	@"$(VENV_BIN)/cargo-lambda" lambda --help >/dev/null
+	@"$(VENV_BIN)/cfn-lint" --version >/dev/null
+
+# The CDK app's pinned dependencies (package-lock.json), installed again when the lock changes.
+infra/node_modules/.installed: infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	touch $@
 
 check-faketime:
 	@if [ -z "$(strip $(FAKETIME_LIBS))" ]; then \
@@ -66,9 +88,30 @@ lint:
 
 # The function binary is built first, exactly as `cargo lambda watch` runs it, so the
 # end-to-end tests' watches start it at once; nextest then builds the test binaries once.
-test: venv check-faketime nextest
+test: venv check-faketime nextest test-infra
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
 	$(CARGO) nextest run --workspace $(CARGO_FLAGS) --profile $(NEXTEST_PROFILE)
+
+# The stack's own tests (type check, then node's test runner with aws-cdk-lib assertions and
+# cdk-nag), then the app as a user synthesizes it, linted.
+test-infra: venv infra/node_modules/.installed
+	cd infra && npm test
+	$(MAKE) --no-print-directory synth
+
+synth: venv infra/node_modules/.installed
+	cd infra && rm -rf cdk.out && npx cdk synth --quiet --no-notices \
+	  -c functionAsset=$(TARGET_DIR)/lambda/keywarden $(CDK_CONTEXT)
+	cd infra && $(CFN_LINT) cdk.out/*.template.json
+	@echo "synthesized infra/cdk.out/: cdk-nag AwsSolutions and cfn-lint passed"
+
+deploy: venv infra/node_modules/.installed
+	@if [ -z "$(EMAIL)" ]; then echo "usage: make deploy EMAIL=security-team@example.com [CDK_CONTEXT='-c rotationMode=enforce ...']"; exit 2; fi
+	cargo lambda build --release --arm64 --bin keywarden
+	cd infra && npx cdk deploy --require-approval broadening --no-notices \
+	  -c deploy=true -c securityTeamEmail=$(EMAIL) -c functionAsset=$(TARGET_DIR)/lambda/keywarden $(CDK_CONTEXT)
+
+destroy: infra/node_modules/.installed
+	cd infra && npx cdk destroy $(CDK_CONTEXT)
 
 demo: venv check-faketime
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
