@@ -318,14 +318,6 @@ impl Config {
             }
             other => other,
         };
-        let desired = match get("DESIRED_STATE") {
-            None => None,
-            Some(doc) => Some(DesiredState::parse(&doc).map_err(|e| ConfigError {
-                variable: "DESIRED_STATE",
-                value: doc.chars().take(200).collect(),
-                reason: e.to_string(),
-            })?),
-        };
         let notify_clean_runs = boolean("NOTIFY_CLEAN_RUNS", get("NOTIFY_CLEAN_RUNS"), true)?;
         let mfa_group = match get("MFA_GROUP") {
             None => defaults.mfa_group,
@@ -336,6 +328,16 @@ impl Config {
                     value: g,
                     reason: "expected an IAM group name (1-128 of letters, digits and +=,.@_-)".into(),
                 })
+            }
+        };
+        let desired = match get("DESIRED_STATE") {
+            None => None,
+            Some(doc) => {
+                Some(DesiredState::parse_with_default_group(&doc, &mfa_group).map_err(|e| ConfigError {
+                    variable: "DESIRED_STATE",
+                    value: doc.chars().take(200).collect(),
+                    reason: e.to_string(),
+                })?)
             }
         };
 
@@ -445,6 +447,10 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.audit.mfa_group, "Force_MFA");
+        // The desired state's default requirement follows the configured group.
+        let renamed = parse(&[("MFA_GROUP", "Force_MFA"), ("DESIRED_STATE", "{}")]).expect("valid");
+        let required = renamed.audit.desired.expect("a desired state").required_for_all;
+        assert_eq!(required, ["Force_MFA".to_string()].into());
         assert_eq!(c.rotation_mode, RotationMode::Enforce);
         assert_eq!(c.audit.max_key_age_days, 30);
         assert_eq!(c.audit.unused_days, 10);

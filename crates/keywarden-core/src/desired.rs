@@ -81,7 +81,14 @@ fn names(value: &serde_json::Value, path: &str) -> Result<BTreeSet<String>, Desi
 }
 
 impl DesiredState {
+    /// Parses a document whose `required_for_all` defaults to [`DEFAULT_REQUIRED_GROUP`].
     pub fn parse(text: &str) -> Result<Self, DesiredStateError> {
+        Self::parse_with_default_group(text, DEFAULT_REQUIRED_GROUP)
+    }
+
+    /// Parses a document whose `required_for_all` defaults to `group` (the configured
+    /// MFA-enforcing group, so renaming it does not leave the default requiring the old one).
+    pub fn parse_with_default_group(text: &str, group: &str) -> Result<Self, DesiredStateError> {
         let doc: serde_json::Value =
             serde_json::from_str(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
         let obj = doc.as_object().ok_or_else(|| err("$", "expected an object"))?;
@@ -94,7 +101,7 @@ impl DesiredState {
             }
         }
         let required_for_all = match obj.get("required_for_all") {
-            None => [DEFAULT_REQUIRED_GROUP.to_string()].into(),
+            None => [group.to_string()].into(),
             Some(v) => names(v, "$.required_for_all")?,
         };
         let mut restricted = BTreeMap::new();

@@ -798,19 +798,47 @@ fn tokenize(pattern: &str, req: &Request, substitute: bool, wildcards: bool) -> 
 
 fn glob(pattern: &[Tok], text: &[char], case_insensitive: bool) -> bool {
     let eq = |a: char, b: char| if case_insensitive { a.eq_ignore_ascii_case(&b) } else { a == b };
+    glob_with(
+        pattern,
+        text,
+        |t| match t {
+            Tok::Star => Wild::Star,
+            Tok::One => Wild::One,
+            Tok::Lit(_) => Wild::Lit,
+        },
+        |t, c| matches!(t, Tok::Lit(x) if eq(*x, *c)),
+    )
+}
+
+/// What a pattern element is to the matcher.
+enum Wild {
+    Star,
+    One,
+    Lit,
+}
+
+/// The one `*`/`?` matcher (greedy with backtracking to the last star), over any pattern
+/// and text element types: tokens and chars for policy patterns with variables, plain bytes
+/// for the allocation-free fast path.
+fn glob_with<P, T>(
+    pattern: &[P],
+    text: &[T],
+    kind: impl Fn(&P) -> Wild,
+    eq: impl Fn(&P, &T) -> bool,
+) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        match pattern.get(p) {
-            Some(Tok::One) => {
+        match pattern.get(p).map(|x| (kind(x), x)) {
+            Some((Wild::One, _)) => {
                 p += 1;
                 t += 1;
             }
-            Some(Tok::Lit(c)) if eq(*c, text[t]) => {
+            Some((Wild::Lit, x)) if eq(x, &text[t]) => {
                 p += 1;
                 t += 1;
             }
-            Some(Tok::Star) => {
+            Some((Wild::Star, _)) => {
                 star = Some((p, t));
                 p += 1;
             }
@@ -824,7 +852,7 @@ fn glob(pattern: &[Tok], text: &[char], case_insensitive: bool) -> bool {
             },
         }
     }
-    pattern[p.min(pattern.len())..].iter().all(|t| *t == Tok::Star)
+    pattern[p.min(pattern.len())..].iter().all(|x| matches!(kind(x), Wild::Star))
 }
 
 /// Matches a tokenised pattern against text; with `arn_aware` (the Arn* condition
@@ -875,34 +903,17 @@ fn action_matches(pattern: &str, action: &str) -> bool {
 
 /// `*`/`?` glob over ASCII bytes, without allocating.
 fn byte_glob(p: &[u8], t: &[u8], case_insensitive: bool) -> bool {
-    let eq = |a: u8, b: u8| if case_insensitive { a.eq_ignore_ascii_case(&b) } else { a == b };
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some(b'?') => {
-                pi += 1;
-                ti += 1;
-            }
-            Some(b'*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(c) if eq(*c, t[ti]) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi.min(p.len())..].iter().all(|c| *c == b'*')
+    let eq = |a: &u8, b: &u8| if case_insensitive { a.eq_ignore_ascii_case(b) } else { a == b };
+    glob_with(
+        p,
+        t,
+        |b| match b {
+            b'*' => Wild::Star,
+            b'?' => Wild::One,
+            _ => Wild::Lit,
+        },
+        eq,
+    )
 }
 
 fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
