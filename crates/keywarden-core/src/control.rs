@@ -163,13 +163,9 @@ pub(crate) fn evaluate(
     }
     if evaluated(CheckId::UserMfaNotEnforced) {
         let prober = MfaProber::new();
-        let mut own_docs: Vec<Doc>;
         for user in auth.users.values().filter(|u| scope.includes(&u.name)) {
-            let docs: Vec<&Doc> = match lib.effective(user) {
-                Ok((own, shared)) => {
-                    own_docs = own;
-                    own_docs.iter().chain(shared).collect()
-                }
+            let (own, shared) = match lib.effective(user) {
+                Ok(docs) => docs,
                 Err(reason) => {
                     out.unknown
                         .entry(CheckId::UserMfaNotEnforced)
@@ -178,6 +174,7 @@ pub(crate) fn evaluate(
                     continue;
                 }
             };
+            let docs: Vec<&Doc> = own.iter().chain(shared).collect();
             if let Some(bad) = docs.iter().find_map(|d| d.parsed.as_ref().err().map(|e| (d, e))) {
                 out.unknown.entry(CheckId::UserMfaNotEnforced).or_default().push(format!(
                     "{}: {}: {}",
