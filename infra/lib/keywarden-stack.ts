@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { Duration, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { CfnElement, Duration, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -154,7 +154,7 @@ export class KeywardenStack extends Stack {
       roles: [this.role],
       statements: this.statements(rotationMode, logGroup),
     });
-    acknowledgeWildcards(policy, this, this.bucket !== undefined);
+    acknowledgeWildcards(policy, this, logGroup, this.bucket);
 
     const environment: Record<string, string> = {
       ROTATION_MODE: rotationMode,
@@ -355,7 +355,8 @@ function validate(props: KeywardenStackProps): void {
 }
 
 /** The wildcards the role cannot avoid, each with its reason. */
-function acknowledgeWildcards(policy: iam.Policy, stack: Stack, bucket: boolean): void {
+function acknowledgeWildcards(policy: iam.Policy, stack: Stack, logGroup: logs.LogGroup, bucket?: s3.Bucket): void {
+  const logicalId = (c: Construct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
   const ack = (finding: string, reason: string) =>
     Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
   ack(
@@ -383,14 +384,10 @@ function acknowledgeWildcards(policy: iam.Policy, stack: Stack, bucket: boolean)
     "Only keywarden's own secrets (one per rotated user, keywarden/<user>); Secrets Manager appends a random suffix to secret ARNs.",
   );
   ack(
-    `Resource::<${stack.getLogicalId(
-      (stack.node.findChild('Logs') as logs.LogGroup).node.defaultChild as logs.CfnLogGroup,
-    )}.Arn>`,
+    `Resource::<${logicalId(logGroup)}.Arn>`,
     "The function's own log group; its streams are created per execution environment.",
   );
   if (bucket) {
-    const bucketConstruct = stack.node.findChild('Reports') as s3.Bucket;
-    const id = stack.getLogicalId(bucketConstruct.node.defaultChild as s3.CfnBucket);
-    ack(`Resource::<${id}.Arn>/*`, 'Reports are written per run under <account>/<date>/ and latest.json.');
+    ack(`Resource::<${logicalId(bucket)}.Arn>/*`, 'Reports are written per run under <account>/<date>/ and latest.json.');
   }
 }

@@ -7,6 +7,7 @@
 //! never counts as compliant: the check names it and turns `unknown` for what it covers.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::catalogue::CheckId;
 use crate::checks::{account_finding, user_finding, UserScope};
@@ -35,7 +36,8 @@ struct Doc {
     label: String,
     /// The policy's name (inline) or ARN (managed), for finding resources.
     name: String,
-    parsed: Result<PolicyDocument, DocProblem>,
+    /// Shared: a managed policy attached to many users is parsed once and never copied.
+    parsed: Result<Rc<PolicyDocument>, DocProblem>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +59,7 @@ impl DocProblem {
 /// Parsed documents, shared by every user and group that uses them.
 struct Library<'a> {
     auth: &'a Authorization,
-    managed: BTreeMap<&'a str, Result<PolicyDocument, DocProblem>>,
+    managed: BTreeMap<&'a str, Result<Rc<PolicyDocument>, DocProblem>>,
     groups: BTreeMap<&'a str, Vec<Doc>>,
 }
 
@@ -69,7 +71,7 @@ impl<'a> Library<'a> {
             .map(|(arn, p)| {
                 let parsed = match &p.document {
                     Err(failure) => Err(DocProblem::Unread(failure.to_string())),
-                    Ok(text) => PolicyDocument::parse(text).map_err(|e| DocProblem::Invalid(e.to_string())),
+                    Ok(text) => parse(text),
                 };
                 (arn.as_str(), parsed)
             })
@@ -101,7 +103,7 @@ impl<'a> Library<'a> {
         for name in names {
             let parsed = match inline_documents.get(name) {
                 None => Err(DocProblem::Unread("IAM returned no document for it".into())),
-                Some(text) => PolicyDocument::parse(text).map_err(|e| DocProblem::Invalid(e.to_string())),
+                Some(text) => parse(text),
             };
             out.push(Doc { label: format!("inline policy {name} of {owner}"), name: name.clone(), parsed });
         }
@@ -141,6 +143,10 @@ impl<'a> Library<'a> {
     }
 }
 
+fn parse(text: &str) -> Result<Rc<PolicyDocument>, DocProblem> {
+    PolicyDocument::parse(text).map(Rc::new).map_err(|e| DocProblem::Invalid(e.to_string()))
+}
+
 fn group_resource(name: &str, group: Option<&GroupDetail>) -> String {
     group.map(|g| g.arn.clone()).filter(|a| !a.is_empty()).unwrap_or_else(|| format!("group/{name}"))
 }
@@ -157,6 +163,11 @@ pub(crate) fn evaluate(
     evaluated: &dyn Fn(CheckId) -> bool,
 ) -> ControlOutcome {
     let mut out = ControlOutcome::default();
+    let checks =
+        [CheckId::SelfServicePolicyDrift, CheckId::SelfServicePolicyOverbroad, CheckId::UserMfaNotEnforced];
+    if !checks.into_iter().any(evaluated) {
+        return out; // Nothing to judge: do not parse a single document.
+    }
     let lib = Library::new(auth);
     if evaluated(CheckId::SelfServicePolicyDrift) || evaluated(CheckId::SelfServicePolicyOverbroad) {
         group_checks(&lib, &policy.mfa_group, evaluated, &mut out);
@@ -184,8 +195,10 @@ pub(crate) fn evaluate(
                 ));
                 continue;
             }
-            let parsed: Vec<(&str, &PolicyDocument)> =
-                docs.iter().filter_map(|d| d.parsed.as_ref().ok().map(|p| (d.label.as_str(), p))).collect();
+            let parsed: Vec<(&str, &PolicyDocument)> = docs
+                .iter()
+                .filter_map(|d| d.parsed.as_ref().ok().map(|p| (d.label.as_str(), p.as_ref())))
+                .collect();
             let account = account_of(&user.arn).unwrap_or("000000000000");
             match prober.check(&parsed, &user.name, account) {
                 MfaEnforcement::Enforced => {}
@@ -256,10 +269,10 @@ fn group_checks(
                 }
             };
             // One finding per statement, naming every action it over-reaches with.
-            let mut by_statement: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let mut by_statement: BTreeMap<(usize, String), Vec<String>> = BTreeMap::new();
             for o in overbroad_self_service(parsed) {
                 if o.certain {
-                    by_statement.entry(o.sid).or_default().push(o.action);
+                    by_statement.entry((o.statement, o.sid)).or_default().push(o.action);
                 } else {
                     out.unknown
                         .entry(CheckId::SelfServicePolicyOverbroad)
@@ -267,14 +280,12 @@ fn group_checks(
                         .push(format!("{}, statement {}: {}", doc.label, o.sid, o.reason));
                 }
             }
-            for (sid, actions) in by_statement {
+            for ((index, sid), actions) in by_statement {
                 // The statement's own resources say why: they are not limited to the caller.
                 let resources = parsed
                     .statements
-                    .iter()
-                    .enumerate()
-                    .find(|(i, st)| st.sid.clone().unwrap_or_else(|| format!("#{}", i + 1)) == sid)
-                    .map(|(_, st)| st.resources.patterns().join(", "))
+                    .get(index)
+                    .map(|st| st.resources.patterns().join(", "))
                     .unwrap_or_default();
                 out.findings.push(account_finding(
                     CheckId::SelfServicePolicyOverbroad,

@@ -475,7 +475,7 @@ impl fmt::Display for Difference {
 }
 
 fn describe(s: &Statement, index: usize) -> String {
-    let name = s.sid.clone().unwrap_or_else(|| format!("#{}", index + 1));
+    let name = label(s, index);
     let actions = s.actions.patterns();
     let shown: Vec<&str> = actions.iter().take(4).map(String::as_str).collect();
     let more = if actions.len() > 4 { format!(", … ({} in all)", actions.len()) } else { String::new() };
@@ -1038,7 +1038,7 @@ fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
 }
 
 fn statement_name(s: &Statement, index: usize) -> String {
-    s.sid.clone().map_or_else(|| format!("statement #{}", index + 1), |sid| format!("statement {sid}"))
+    format!("statement {}", label(s, index))
 }
 
 /// STS operations that IAM does not authorise at all. AWS documents for both that no
@@ -1065,39 +1065,29 @@ fn evaluate_all<'a>(policies: impl Iterator<Item = &'a PolicyDocument> + Clone, 
     }
     // Denies first: an explicit deny ends the evaluation whatever allows there are, and it is
     // usually one statement (the MFA deny), so most requests stop there.
-    let mut deny_unknown = None;
-    for doc in policies.clone() {
+    match any_applies(policies.clone(), req, Effect::Deny) {
+        Tri::Yes => Decision::ExplicitlyDenied,
+        Tri::Unknown(r) => Decision::Unknown(r),
+        Tri::No => match any_applies(policies, req, Effect::Allow) {
+            Tri::Yes => Decision::Allowed,
+            Tri::Unknown(r) => Decision::Unknown(r),
+            Tri::No => Decision::ImplicitlyDenied,
+        },
+    }
+}
+
+/// Whether a statement with `effect` applies to the request: `Yes` at the first that does,
+/// else the first that could not be decided (named), else `No`.
+fn any_applies<'a>(policies: impl Iterator<Item = &'a PolicyDocument>, req: &Request, effect: Effect) -> Tri {
+    Tri::or_any(policies.flat_map(|doc| {
         let substitute = doc.substitutes_variables();
-        for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Deny) {
+        doc.statements.iter().enumerate().filter(move |(_, s)| s.effect == effect).map(move |(i, s)| {
             match statement_applies(s, req, substitute) {
-                Tri::Yes => return Decision::ExplicitlyDenied,
-                Tri::Unknown(r) => {
-                    deny_unknown = deny_unknown.or_else(|| Some(format!("{}: {r}", statement_name(s, i))))
-                }
-                Tri::No => {}
+                Tri::Unknown(r) => Tri::Unknown(format!("{}: {r}", statement_name(s, i))),
+                t => t,
             }
-        }
-    }
-    if let Some(r) = deny_unknown {
-        return Decision::Unknown(r);
-    }
-    let mut allow_unknown = None;
-    for doc in policies {
-        let substitute = doc.substitutes_variables();
-        for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Allow) {
-            match statement_applies(s, req, substitute) {
-                Tri::Yes => return Decision::Allowed,
-                Tri::Unknown(r) => {
-                    allow_unknown = allow_unknown.or_else(|| Some(format!("{}: {r}", statement_name(s, i))))
-                }
-                Tri::No => {}
-            }
-        }
-    }
-    match allow_unknown {
-        Some(r) => Decision::Unknown(r),
-        None => Decision::ImplicitlyDenied,
-    }
+        })
+    }))
 }
 
 /// Like [`evaluate`], from JSON texts: a document that does not parse makes the answer
@@ -1185,6 +1175,8 @@ const ACCOUNT_LEVEL_ACTIONS: &[&str] = &[
 pub struct Overbroad {
     /// The statement's Sid, or `#n` (1-based) without one.
     pub sid: String,
+    /// The statement's position in the document, to read the rest of it.
+    pub statement: usize,
     /// The IAM action, e.g. `iam:DeleteVirtualMFADevice`.
     pub action: String,
     pub reason: String,
@@ -1278,7 +1270,13 @@ pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
                     _ => None,
                 };
                 if let Some((certain, reason)) = verdict {
-                    out.push(Overbroad { sid: sid.clone(), action: action.clone(), reason, certain });
+                    out.push(Overbroad {
+                        sid: sid.clone(),
+                        statement: i,
+                        action: action.clone(),
+                        reason,
+                        certain,
+                    });
                     break;
                 }
             }
@@ -1497,6 +1495,24 @@ impl MfaProber {
     }
 }
 
+/// `text` with its policy variables replaced as IAM does before matching (the same
+/// [`tokenize`] the evaluator uses, wildcards kept as written). A variable the evaluator does
+/// not know leaves the text as it is: evaluating the probe then reports it as unknown.
+fn substituted(text: &str, username: &str, substitute: bool) -> String {
+    let req = Request { username: username.to_string(), ..Request::default() };
+    match tokenize(text, &req, substitute, false) {
+        Ok(tokens) => tokens
+            .into_iter()
+            .map(|t| match t {
+                Tok::Lit(c) => c,
+                Tok::Star => '*',
+                Tok::One => '?',
+            })
+            .collect(),
+        Err(_) => text.to_string(),
+    }
+}
+
 /// A concrete ARN for a resource pattern: the account and region parts filled in, other
 /// wildcards replaced by a probe name, `${aws:username}` by the user.
 fn concrete_resource(pattern: &str, action: &str, username: &str, account: &str, substitute: bool) -> String {
@@ -1504,15 +1520,7 @@ fn concrete_resource(pattern: &str, action: &str, username: &str, account: &str,
     if pattern == "*" {
         return format!("arn:aws:{service}:us-east-1:{account}:keywarden-probe");
     }
-    let text = if substitute {
-        let mut t = pattern.to_string();
-        for v in ["${aws:username}", "${aws:userName}", "${aws:UserName}"] {
-            t = t.replace(v, username);
-        }
-        t
-    } else {
-        pattern.to_string()
-    };
+    let text = substituted(pattern, username, substitute);
     let fill = |part: &str| part.replace('*', "keywarden-probe").replace('?', "x");
     if text.starts_with("arn:") {
         let parts: Vec<&str> = text.splitn(6, ':').collect();
@@ -1572,7 +1580,7 @@ fn satisfying_context(s: &Statement, username: &str, substitute: bool) -> Vec<(S
         let value = match base {
             "Bool" | "StringEquals" | "StringEqualsIgnoreCase" | "StringLike" | "ArnEquals" | "ArnLike" => {
                 c.values.first().map(|v| {
-                    let v = if substitute { v.replace("${aws:username}", username) } else { v.clone() };
+                    let v = substituted(v, username, substitute);
                     if base == "StringLike" || base.starts_with("Arn") {
                         v.replace('*', "keywarden-probe").replace('?', "x")
                     } else {
