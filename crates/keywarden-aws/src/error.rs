@@ -24,6 +24,67 @@ pub enum AwsError {
     /// AWS answered but the answer is not what the API promises (missing field, bad CSV).
     #[error("{operation} returned a malformed response: {message}")]
     Malformed { operation: &'static str, message: String },
+    /// keywarden would not make the call: it would put a user's key where it must not go.
+    #[error("{operation} not attempted: {message}")]
+    Refused { operation: &'static str, message: String },
+}
+
+/// What a failed call says about whether AWS acted on it, which decides whether a write that
+/// is not idempotent may be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// AWS answered with a client error (4xx): it did not act.
+    Rejected,
+    /// AWS refused for its request rate, before acting: safe to try again after a pause.
+    Throttled,
+    /// No usable answer (lost connection, timeout, a 5xx, an unreadable answer): AWS may
+    /// have acted; only a fresh read can tell.
+    Unknown,
+}
+
+/// Error codes AWS services use for throttling (the SDK's own list, for query-protocol IAM
+/// and JSON-protocol Secrets Manager alike).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+impl Outcome {
+    pub fn of<E>(err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata,
+    {
+        match err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code();
+                let status = service.raw().status();
+                if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+                    Outcome::Throttled
+                } else if code.is_none() || status.is_success() || status.is_server_error() {
+                    // A 5xx, or an answer the SDK could not read (a success cut short parses
+                    // as an error without a code): AWS may have acted.
+                    Outcome::Unknown
+                } else {
+                    Outcome::Rejected
+                }
+            }
+            // Never sent: the request could not even be built.
+            SdkError::ConstructionFailure(_) => Outcome::Rejected,
+            _ => Outcome::Unknown,
+        }
+    }
 }
 
 impl AwsError {
@@ -51,7 +112,8 @@ impl AwsError {
             AwsError::Service { operation, .. }
             | AwsError::Transport { operation, .. }
             | AwsError::ReportTimeout { operation, .. }
-            | AwsError::Malformed { operation, .. } => operation,
+            | AwsError::Malformed { operation, .. }
+            | AwsError::Refused { operation, .. } => operation,
         }
     }
 
@@ -68,7 +130,9 @@ impl From<AwsError> for ReadFailure {
     fn from(e: AwsError) -> Self {
         let message = match &e {
             AwsError::Service { message, .. } => message.clone(),
-            AwsError::Transport { message, .. } | AwsError::Malformed { message, .. } => message.clone(),
+            AwsError::Transport { message, .. }
+            | AwsError::Malformed { message, .. }
+            | AwsError::Refused { message, .. } => message.clone(),
             AwsError::ReportTimeout { waited_secs, .. } => {
                 format!("credential report still not ready after {waited_secs}s")
             }

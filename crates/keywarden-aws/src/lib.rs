@@ -9,6 +9,7 @@
 
 pub mod collector;
 pub mod counter;
+pub mod crash;
 pub mod error;
 pub mod rotator;
 pub mod store;

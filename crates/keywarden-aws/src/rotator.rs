@@ -1,52 +1,55 @@
 //! The rotation executor: carries out one planned step with IAM and Secrets Manager.
 //!
-//! The order of writes is the safety argument (DESIGN §5):
-//! - the intent tag is written before `CreateAccessKey`, so a crash leaves a record that the
-//!   next run can recover from;
-//! - the secret's resource policy is in place before the secret value is written, so the new
-//!   key is never readable by anyone but its owner and keywarden;
-//! - if storing the secret fails the new key is deleted at once: no key may exist whose
-//!   secret nobody holds, and the user keeps the key it had;
+//! Every write is followed by the question "what if its answer was lost?":
+//! - the intent tag is written before `CreateAccessKey`, so a run that stops (or loses the
+//!   answer) after IAM created a key leaves a record the next run settles from IAM;
+//! - `CreateAccessKey` is the one write that is not idempotent. The SDK never retries it
+//!   (a retry after a lost answer makes a second key, or answers `LimitExceeded` for our own
+//!   first one); only a throttled attempt, which IAM refused before acting, is tried again.
+//!   Any other unanswered attempt keeps the intent: the next run's planner decides, from the
+//!   keys' creation times, their use and the secret's versions, whether a key is ours;
+//! - the secret's resource policy is in place before the value is written, so the new key is
+//!   never readable by anyone but its owner and keywarden;
+//! - the value is written under a version id that names its key (`PutSecretValue` with a
+//!   `ClientRequestToken`), so which key a stored secret holds is read from the stored version
+//!   itself, and a repeated write is a no-op;
+//! - if storing fails and the value cannot have been written (or a re-read shows it was not)
+//!   the new key is deleted at once: no key may exist whose secret nobody holds. When the
+//!   re-read cannot tell, nothing is deleted and the intent stays for the next run;
 //! - `LimitExceeded` from `CreateAccessKey` means someone else made a second key between our
-//!   read and our write: stop, never delete.
+//!   read and our write: stop, never delete, keep the record;
+//! - the idempotent writes (tags, key status, deletes, the policy, the value) are left to the
+//!   SDK's retries; a delete that finds its key gone has done its job.
 //!
 //! The new secret access key lives only in a local `String` between `CreateAccessKey` and
 //! `PutSecretValue`; it is never logged, returned or put in an error.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_iam::types::{StatusType, Tag};
 use chrono::{DateTime, Utc};
 use keywarden_core::ports::{Executed, Rotator};
-use keywarden_core::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_TAG};
+use keywarden_core::rotation::{
+    version_id, HoldCause, LiveKey, LiveUser, RotationState, SecretFacts, SecretState, Step,
+    MANAGED_SECRET_TAG, ROTATION_TAG,
+};
 use keywarden_core::ReadFailure;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use crate::collector::{list_access_keys, to_chrono};
 use crate::counter::ApiCallCounter;
-use crate::error::AwsError;
-
-/// The secret tag naming the access key id the secret holds: how a later run tells a stored
-/// key from an orphan without reading the secret itself.
-pub const SECRET_KEY_ID_TAG: &str = "keywarden:access-key-id";
-
-/// The secret version id for a key: writing the value and naming its key is one call, so no
-/// crash can leave a stored key that a later run mistakes for an orphan.
-pub fn version_token(key_id: &str) -> String {
-    // ClientRequestToken must be 32 to 64 characters.
-    format!("keywarden-{key_id}-version")
-}
-
-/// The key id a secret version holds, read from its version id.
-pub fn key_id_of_version(version_id: &str) -> Option<&str> {
-    version_id.strip_prefix("keywarden-")?.strip_suffix("-version")
-}
+use crate::error::{AwsError, Outcome};
 
 /// The secret's name for a user.
 pub fn secret_name(user: &str) -> String {
     format!("keywarden/{user}")
 }
+
+/// How often a throttled `CreateAccessKey` is tried in all: IAM refused those before acting,
+/// so trying again cannot make a second key.
+const CREATE_ATTEMPTS: u32 = 4;
 
 /// The production [`Rotator`].
 #[derive(Debug)]
@@ -57,11 +60,26 @@ pub struct IamRotator {
     kms_key_id: Option<String>,
     role_arn: OnceCell<String>,
     counter: ApiCallCounter,
+    crash: crate::crash::CrashPoint,
+}
+
+/// Why storing a new key's secret failed, and whether its value may have been written.
+struct StoreFailure {
+    error: AwsError,
+    /// `PutSecretValue` got no usable answer: the value may be stored although the call failed.
+    value_sent: bool,
+}
+
+impl From<AwsError> for StoreFailure {
+    fn from(error: AwsError) -> Self {
+        StoreFailure { error, value_sent: false }
+    }
 }
 
 impl IamRotator {
     /// `role_arn`: keywarden's own role, the only principal besides the owner that the
-    /// secret's policy does not deny; looked up with STS on first use when `None`.
+    /// secret's policy does not deny; looked up on first use when `None` (STS, then IAM
+    /// `GetRole` for its path).
     pub fn new(
         iam: aws_sdk_iam::Client,
         secrets: aws_sdk_secretsmanager::Client,
@@ -74,26 +92,53 @@ impl IamRotator {
         if let Some(arn) = role_arn {
             let _ = cell.set(arn);
         }
-        Self { iam, secrets, sts, kms_key_id, role_arn: cell, counter }
+        Self {
+            iam,
+            secrets,
+            sts,
+            kms_key_id,
+            role_arn: cell,
+            counter,
+            crash: crate::crash::CrashPoint::from_env(),
+        }
     }
 
     pub fn api_calls(&self) -> BTreeMap<String, u64> {
         self.counter.snapshot()
     }
 
+    /// keywarden's principal as `aws:PrincipalArn` carries it. An assumed role's session ARN
+    /// (`arn:aws:sts::1:assumed-role/R/s`) drops the role's path, which `aws:PrincipalArn`
+    /// keeps: the role itself is read to get it, or the Deny would match keywarden too.
     async fn role_arn(&self) -> Result<&str, AwsError> {
-        const OP: &str = "sts:GetCallerIdentity";
         self.role_arn
             .get_or_try_init(|| async {
+                const OP: &str = "sts:GetCallerIdentity";
                 let out =
                     self.sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk(OP, &e))?;
                 let arn = out
                     .arn()
                     .ok_or(AwsError::Malformed { operation: OP, message: "no Arn in the response".into() })?;
-                Ok(principal_arn(arn))
+                let Some(role) = assumed_role_name(arn) else { return Ok(arn.to_string()) };
+                let got = self
+                    .iam
+                    .get_role()
+                    .role_name(role)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("iam:GetRole", &e))?;
+                got.role()
+                    .map(|r| r.arn().to_string())
+                    .ok_or(AwsError::Malformed { operation: "iam:GetRole", message: "no Role".into() })
             })
             .await
             .map(String::as_str)
+    }
+
+    /// Counts a rotation write that got an answer (or none); a crash point may stop the
+    /// process here in the test build.
+    fn wrote(&self, operation: &'static str) {
+        self.crash.after_write(operation);
     }
 
     async fn tag_state(
@@ -107,8 +152,9 @@ impl IamRotator {
         if let Some((k, v)) = extra {
             req = req.tags(tag(k, &v)?);
         }
-        req.send().await.map_err(|e| AwsError::from_sdk(OP, &e))?;
-        Ok(())
+        let res = req.send().await.map_err(|e| AwsError::from_sdk(OP, &e));
+        self.wrote(OP);
+        res.map(|_| ())
     }
 
     async fn untag(&self, user: &str, keys: &[&str]) -> Result<(), AwsError> {
@@ -117,8 +163,9 @@ impl IamRotator {
         for k in keys {
             req = req.tag_keys(*k);
         }
-        req.send().await.map_err(|e| AwsError::from_sdk(OP, &e))?;
-        Ok(())
+        let res = req.send().await.map_err(|e| AwsError::from_sdk(OP, &e));
+        self.wrote(OP);
+        res.map(|_| ())
     }
 
     async fn current_rotation_tag(&self, user: &str) -> Result<Option<String>, AwsError> {
@@ -132,88 +179,212 @@ impl IamRotator {
         Ok(None)
     }
 
-    async fn delete_key(&self, user: &str, key: &str) -> Result<(), AwsError> {
-        const OP: &str = "iam:DeleteAccessKey";
-        self.iam
-            .delete_access_key()
-            .user_name(user)
-            .access_key_id(key)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, &e))?;
-        Ok(())
+    /// Removes our intent after a create that certainly made nothing, if the record is still
+    /// exactly ours. Best effort: a stale intent is harmless, since the planner deletes only a
+    /// key created inside the intent's window, never used and stored nowhere.
+    async fn withdraw_intent(&self, user: &str, intent: &RotationState) {
+        let ours = intent.to_tag();
+        match self.current_rotation_tag(user).await {
+            Ok(Some(current)) if current == ours => {
+                if let Err(e) = self.untag(user, &[ROTATION_TAG]).await {
+                    warn!(user, error = %e, "could not withdraw the intent tag; the next run sees no new key and starts again");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(user, error = %e, "could not re-read the rotation record; the intent stays"),
+        }
     }
 
-    /// Ensures `keywarden/<user>` exists with the owner-only policy, then writes the value.
-    async fn store_secret(&self, live: &LiveUser, key_id: &str, secret: &str) -> Result<String, AwsError> {
-        let name = secret_name(&live.user);
-        let arn = match self.secrets.describe_secret().secret_id(&name).send().await {
-            Ok(out) => out.arn().unwrap_or(&name).to_string(),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => {
-                let mut req = self
-                    .secrets
-                    .create_secret()
-                    .name(&name)
-                    .description(format!("Access key of IAM user {}, rotated by keywarden", live.user))
-                    .tags(sm_tag("keywarden:managed", "true"));
-                if let Some(kms) = &self.kms_key_id {
-                    req = req.kms_key_id(kms);
+    /// Deletes a key; one already gone counts as deleted (a retried delete whose first answer
+    /// was lost finds it gone).
+    async fn delete_key(&self, user: &str, key: &str) -> Result<(), AwsError> {
+        const OP: &str = "iam:DeleteAccessKey";
+        let res = self.iam.delete_access_key().user_name(user).access_key_id(key).send().await;
+        self.wrote(OP);
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => Ok(()),
+            Err(e) => Err(AwsError::from_sdk(OP, &e)),
+        }
+    }
+
+    /// `CreateAccessKey` without the SDK's retries: returns the new key id and its secret.
+    async fn create_access_key(&self, user: &str) -> Result<(String, String), CreateFailure> {
+        const OP: &str = "iam:CreateAccessKey";
+        let mut backoff = Duration::from_millis(200);
+        for attempt in 1..=CREATE_ATTEMPTS {
+            let res = self
+                .iam
+                .create_access_key()
+                .user_name(user)
+                .customize()
+                .config_override(
+                    aws_sdk_iam::config::Builder::default()
+                        .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            self.wrote(OP);
+            let err = match res {
+                Ok(out) => {
+                    return match out.access_key() {
+                        Some(k) => Ok((k.access_key_id().to_string(), k.secret_access_key().to_string())),
+                        // IAM acted, and said nothing we can use: as good as a lost answer.
+                        None => Err(CreateFailure::Unknown(AwsError::Malformed {
+                            operation: OP,
+                            message: "the answer has no AccessKey".into(),
+                        })),
+                    };
                 }
-                let out =
-                    req.send().await.map_err(|e| AwsError::from_sdk("secretsmanager:CreateSecret", &e))?;
-                out.arn().unwrap_or(&name).to_string()
+                Err(e) => e,
+            };
+            if err.as_service_error().is_some_and(|se| se.is_limit_exceeded_exception()) {
+                return Err(CreateFailure::LimitExceeded);
             }
-            Err(e) => return Err(AwsError::from_sdk("secretsmanager:DescribeSecret", &e)),
+            match Outcome::of(&err) {
+                Outcome::Throttled if attempt < CREATE_ATTEMPTS => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Outcome::Rejected | Outcome::Throttled => {
+                    return Err(CreateFailure::Rejected(AwsError::from_sdk(OP, &err)))
+                }
+                Outcome::Unknown => return Err(CreateFailure::Unknown(AwsError::from_sdk(OP, &err))),
+            }
+        }
+        Err(CreateFailure::Rejected(AwsError::Transport { operation: OP, message: "no attempt made".into() }))
+    }
+
+    async fn describe_secret(&self, user: &str) -> Result<Option<SecretFacts>, AwsError> {
+        const OP: &str = "secretsmanager:DescribeSecret";
+        match self.secrets.describe_secret().secret_id(secret_name(user)).send().await {
+            Ok(out) => {
+                let arn = out
+                    .arn()
+                    .ok_or(AwsError::Malformed { operation: OP, message: "no ARN in the answer".into() })?;
+                Ok(Some(SecretFacts {
+                    arn: arn.to_string(),
+                    managed: out
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == Some(MANAGED_SECRET_TAG) && t.value() == Some("true")),
+                    scheduled_for_deletion: out.deleted_date().is_some(),
+                    kms_key_id: out.kms_key_id().map(str::to_string),
+                    versions: out
+                        .version_ids_to_stages()
+                        .map(|m| m.iter().map(|(v, s)| (v.clone(), s.clone())).collect())
+                        .unwrap_or_default(),
+                }))
+            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(AwsError::from_sdk(OP, &e)),
+        }
+    }
+
+    fn judge(&self, facts: Option<SecretFacts>) -> SecretState {
+        SecretState::judge(facts, self.kms_key_id.as_deref())
+    }
+
+    /// The secret's ARN, creating it when there is none; refuses a secret keywarden must not
+    /// write to (someone else's, being deleted, another KMS key).
+    async fn usable_secret(&self, live: &LiveUser) -> Result<String, AwsError> {
+        const OP: &str = "secretsmanager:CreateSecret";
+        let adopt = |state: SecretState| match state {
+            SecretState::Usable { arn, .. } => Ok(arn),
+            SecretState::Refused { reason, .. } => Err(AwsError::Refused { operation: OP, message: reason }),
+            SecretState::Missing => Err(AwsError::Malformed {
+                operation: "secretsmanager:DescribeSecret",
+                message: "the secret it just reported existing is gone".into(),
+            }),
         };
+        if let Some(facts) = self.describe_secret(&live.user).await? {
+            return adopt(self.judge(Some(facts)));
+        }
+        // The managed tag is written by CreateSecret itself: a secret without it is not ours.
+        let mut req = self
+            .secrets
+            .create_secret()
+            .name(secret_name(&live.user))
+            .description(format!("Access key of IAM user {}, rotated by keywarden", live.user))
+            .tags(sm_tag(MANAGED_SECRET_TAG, "true"));
+        if let Some(kms) = &self.kms_key_id {
+            req = req.kms_key_id(kms);
+        }
+        let res = req.send().await;
+        self.wrote(OP);
+        match res {
+            Ok(out) => out
+                .arn()
+                .map(str::to_string)
+                .ok_or(AwsError::Malformed { operation: OP, message: "no ARN in the answer".into() }),
+            // Our own earlier attempt whose answer was lost, or another run: judge what is there.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_exists_exception()) => {
+                adopt(self.judge(self.describe_secret(&live.user).await?))
+            }
+            Err(e) => Err(AwsError::from_sdk(OP, &e)),
+        }
+    }
+
+    /// Stores the new key: the secret (created if need be), its owner-only policy, then the
+    /// value under the version id that names the key.
+    async fn store_secret(
+        &self,
+        live: &LiveUser,
+        key_id: &str,
+        secret: &str,
+    ) -> Result<String, StoreFailure> {
+        let arn = self.usable_secret(live).await?;
         let policy = secret_policy(&live.arn, self.role_arn().await?);
-        self.secrets
+        const POLICY: &str = "secretsmanager:PutResourcePolicy";
+        let res = self
+            .secrets
             .put_resource_policy()
             .secret_id(&arn)
             .resource_policy(policy)
             .block_public_policy(true)
             .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("secretsmanager:PutResourcePolicy", &e))?;
+            .await;
+        self.wrote(POLICY);
+        res.map_err(|e| AwsError::from_sdk(POLICY, &e))?;
         let value = serde_json::json!({
             "UserName": live.user,
             "AccessKeyId": key_id,
             "SecretAccessKey": secret,
         })
         .to_string();
-        self.secrets
+        const PUT: &str = "secretsmanager:PutSecretValue";
+        let res = self
+            .secrets
             .put_secret_value()
             .secret_id(&arn)
-            .client_request_token(version_token(key_id))
+            .client_request_token(version_id(key_id))
             .secret_string(value)
             .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("secretsmanager:PutSecretValue", &e))?;
-        self.secrets
-            .tag_resource()
-            .secret_id(&arn)
-            .tags(sm_tag(SECRET_KEY_ID_TAG, key_id))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("secretsmanager:TagResource", &e))?;
+            .await;
+        self.wrote(PUT);
+        res.map_err(|e| StoreFailure {
+            value_sent: Outcome::of(&e) == Outcome::Unknown,
+            error: AwsError::from_sdk(PUT, &e),
+        })?;
         Ok(arn)
     }
 
     async fn create(&self, live: &LiveUser, old: &str, now: DateTime<Utc>) -> Result<Executed, AwsError> {
         let user = live.user.as_str();
-        self.tag_state(user, &RotationState::Intent { old: old.to_string(), at: now }, None).await?;
-        let created = match self.iam.create_access_key().user_name(user).send().await {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_limit_exceeded_exception()) => {
-                // Another run or a human made a second key since we read: theirs to finish.
+        let intent = RotationState::Intent { old: old.to_string(), at: now };
+        self.tag_state(user, &intent, None).await?;
+        let (new_id, secret) = match self.create_access_key(user).await {
+            Ok(created) => created,
+            Err(CreateFailure::Rejected(e)) => {
+                // IAM refused before acting: nothing was created.
+                self.withdraw_intent(user, &intent).await;
+                return Err(with_message(e, |m| format!("{m}; no key was created, {user} keeps {old}")));
+            }
+            Err(CreateFailure::LimitExceeded) => {
+                // Another run or a human made a second key since we read. Theirs to finish:
+                // delete nothing and keep the record, which lets the next run tell a stored
+                // key (resume) from one nobody holds.
                 warn!(user, "CreateAccessKey hit the two-key limit; stopping without deleting anything");
-                // Withdraw our intent if it is still ours, so no later run takes the other
-                // party's key for an orphan of ours: with two keys and no record it blocks.
-                let intent = RotationState::Intent { old: old.to_string(), at: now }.to_tag();
-                if self.current_rotation_tag(user).await.ok().flatten().as_deref() == Some(intent.as_str()) {
-                    if let Err(u) = self.untag(user, &[ROTATION_TAG]).await {
-                        warn!(user, error = %u, "could not withdraw the intent tag after losing the race");
-                    }
-                }
                 return Err(AwsError::Service {
                     operation: "iam:CreateAccessKey",
                     code: "LimitExceeded".into(),
@@ -222,67 +393,91 @@ impl IamRotator {
                     ),
                 });
             }
-            Err(e) => {
-                let err = AwsError::from_sdk("iam:CreateAccessKey", &e);
-                if let Err(u) = self.untag(user, &[ROTATION_TAG]).await {
-                    warn!(user, error = %u, "could not remove the intent tag after a failed CreateAccessKey");
-                }
-                return Err(err);
+            Err(CreateFailure::Unknown(e)) => {
+                warn!(user, error = %e, "CreateAccessKey's outcome is unknown; the intent stays for the next run");
+                return Err(with_message(e, |m| {
+                    format!(
+                        "{m}; IAM may have created a key whose answer was lost: the rotation record stays, and the next run deletes such a key only if it was never used and its secret is stored nowhere"
+                    )
+                }));
             }
         };
-        let Some(key) = created.access_key() else {
-            return Err(AwsError::Malformed {
-                operation: "iam:CreateAccessKey",
-                message: "no AccessKey".into(),
-            });
-        };
-        let new_id = key.access_key_id().to_string();
-        let stored = self.store_secret(live, &new_id, key.secret_access_key()).await;
-        drop(created);
+        let stored = self.store_secret(live, &new_id, &secret).await;
+        drop(secret);
         let secret_arn = match stored {
             Ok(arn) => arn,
-            Err(store_err) => {
-                // Nobody holds this key's secret: delete it now; the user keeps the old key.
-                return Err(match self.delete_key(user, &new_id).await {
-                    Ok(()) => {
-                        if let Err(u) = self.untag(user, &[ROTATION_TAG]).await {
-                            warn!(user, error = %u, "could not remove the intent tag");
-                        }
-                        with_message(store_err, |m| {
-                            format!(
-                                "{m}; the new key {new_id} was deleted and {user} keeps its old key {old}"
-                            )
-                        })
-                    }
-                    Err(del_err) => with_message(store_err, |m| {
-                        format!("{m}; deleting the unstored new key {new_id} also failed ({del_err}); the next run deletes it")
-                    }),
-                });
-            }
+            Err(failure) => self.settle_unstored(live, old, &intent, &new_id, failure).await?,
         };
         let description = format!("keywarden rotation of {old} on {}", now.format("%Y-%m-%d"));
-        self.tag_state(
-            user,
-            &RotationState::Grace { old: old.to_string(), new: new_id.clone(), at: now },
-            Some((new_id.as_str(), description)),
-        )
-        .await?;
+        let grace = RotationState::Grace { old: old.to_string(), new: new_id.clone(), at: now };
+        self.tag_state(user, &grace, Some((new_id.as_str(), description))).await.map_err(|e| {
+            with_message(e, |m| {
+                format!("{m}; the new key {new_id} is stored in {secret_arn}: the next run records its grace period")
+            })
+        })?;
         info!(user, old, new = %new_id, "rotation started; grace period begins");
         Ok(Executed { new_key_id: Some(new_id), secret_arn: Some(secret_arn) })
     }
-}
 
-/// The ARN `aws:PrincipalArn` carries for the caller: an assumed role's session ARN names the
-/// role (`arn:aws:sts::1:assumed-role/R/s` → `arn:aws:iam::1:role/R`).
-pub fn principal_arn(caller: &str) -> String {
-    let parts: Vec<&str> = caller.splitn(6, ':').collect();
-    if let [arn, partition, "sts", _, account, resource] = parts.as_slice() {
-        if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            let role = rest.split('/').next().unwrap_or(rest);
-            return format!("{arn}:{partition}:iam::{account}:role/{role}");
+    /// Storing the new key's secret failed. If the value may have been written, the secret is
+    /// re-read: a stored key goes on (returns its secret's ARN). A key certainly not stored is
+    /// deleted at once. When that cannot be told, nothing is deleted and the intent stays.
+    async fn settle_unstored(
+        &self,
+        live: &LiveUser,
+        old: &str,
+        intent: &RotationState,
+        new_id: &str,
+        failure: StoreFailure,
+    ) -> Result<String, AwsError> {
+        let user = live.user.as_str();
+        let StoreFailure { error, value_sent } = failure;
+        if value_sent {
+            match self.describe_secret(user).await.map(|f| self.judge(f)) {
+                Ok(state) if state.current_key() == Some(new_id) => {
+                    info!(user, key = new_id, "the secret was stored although its answer was lost");
+                    return state.arn().map(str::to_string).ok_or(error);
+                }
+                Ok(_) => {}
+                Err(reread) => {
+                    return Err(with_message(error, |m| {
+                        format!(
+                            "{m}; whether the new key {new_id} was stored could not be read back ({reread}): the key and the rotation record stay for the next run"
+                        )
+                    }))
+                }
+            }
+        }
+        // Nobody holds this key's secret: delete it now; the user keeps the old key.
+        match self.delete_key(user, new_id).await {
+            Ok(()) => {
+                self.withdraw_intent(user, intent).await;
+                Err(with_message(error, |m| {
+                    format!("{m}; the new key {new_id} was deleted and {user} keeps its old key {old}")
+                }))
+            }
+            Err(del_err) => Err(with_message(error, |m| {
+                format!("{m}; deleting the unstored new key {new_id} also failed ({del_err}); the next run deletes it")
+            })),
         }
     }
-    caller.to_string()
+}
+
+/// What became of `CreateAccessKey`.
+enum CreateFailure {
+    /// IAM answered with an error before acting: nothing was created.
+    Rejected(AwsError),
+    /// The user already has two keys: someone else created one since it was read.
+    LimitExceeded,
+    /// No usable answer (lost, timed out, a 5xx, malformed): a key may exist.
+    Unknown(AwsError),
+}
+
+/// The role name in an assumed-role session ARN (`arn:aws:sts::1:assumed-role/R/session`).
+pub fn assumed_role_name(caller: &str) -> Option<&str> {
+    let parts: Vec<&str> = caller.splitn(6, ':').collect();
+    let [_, _, "sts", _, _, resource] = parts.as_slice() else { return None };
+    resource.strip_prefix("assumed-role/")?.split('/').next().filter(|r| !r.is_empty())
 }
 
 /// Only the owner may read; everyone but the owner and keywarden is denied everything.
@@ -329,6 +524,7 @@ fn with_message(e: AwsError, f: impl FnOnce(&str) -> String) -> AwsError {
         }
         AwsError::Transport { operation, message } => AwsError::Transport { operation, message: f(&message) },
         AwsError::Malformed { operation, message } => AwsError::Malformed { operation, message: f(&message) },
+        AwsError::Refused { operation, message } => AwsError::Refused { operation, message: f(&message) },
         other => other,
     }
 }
@@ -374,24 +570,10 @@ impl Rotator for IamRotator {
                 let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", &e))?;
                 tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
             }
-            let (stored_key_id, secret_arn) =
-                match self.secrets.describe_secret().secret_id(secret_name(user)).send().await {
-                    Ok(out) => (
-                        out.tags()
-                            .iter()
-                            .find(|t| t.key() == Some(SECRET_KEY_ID_TAG))
-                            .and_then(|t| t.value())
-                            .map(str::to_string),
-                        out.arn().map(str::to_string),
-                    ),
-                    Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => {
-                        (None, None)
-                    }
-                    Err(e) => return Err(AwsError::from_sdk("secretsmanager:DescribeSecret", &e)),
-                };
-            Ok(LiveUser { user: user.to_string(), arn, keys, tags, stored_key_id, secret_arn })
+            let secret = self.judge(self.describe_secret(user).await?);
+            Ok(LiveUser { user: user.to_string(), arn, keys, tags, secret })
         };
-        inner.await.map_err(ReadFailure::from)
+        inner.await.map_err(|e: AwsError| ReadFailure::from(e))
     }
 
     async fn execute(
@@ -401,7 +583,7 @@ impl Rotator for IamRotator {
         now: DateTime<Utc>,
     ) -> Result<Executed, ReadFailure> {
         let user = live.user.as_str();
-        let state = live.tags.get(ROTATION_TAG).and_then(|v| RotationState::from_tag(v).ok());
+        let secret_arn = live.secret.arn().map(str::to_string);
         let result: Result<Executed, AwsError> = async {
             match step {
                 Step::Create { old } => self.create(live, old, now).await,
@@ -414,36 +596,43 @@ impl Rotator for IamRotator {
                     let description = format!("keywarden rotation of {old} on {}", now.format("%Y-%m-%d"));
                     let grace = RotationState::Grace { old: old.clone(), new: new.clone(), at: now };
                     self.tag_state(user, &grace, Some((new.as_str(), description))).await?;
-                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn: live.secret_arn.clone() })
+                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn })
                 }
-                Step::Hold { old, new, .. } => {
-                    if !matches!(state, Some(RotationState::Hold { .. })) {
-                        let hold = RotationState::Hold { old: old.clone(), new: new.clone(), at: now };
+                Step::Hold { old, new, cause, recorded, .. } => {
+                    if !recorded {
+                        let (old, new) = (old.clone(), new.clone());
+                        let hold = match cause {
+                            HoldCause::InUse => RotationState::Hold { old, new, at: now },
+                            HoldCause::HumanReactivated => RotationState::HumanHold { old, new, at: now },
+                        };
                         self.tag_state(user, &hold, None).await?;
                     }
-                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn: live.secret_arn.clone() })
+                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn })
                 }
                 Step::Deactivate { old, new } => {
                     if live.keys.iter().any(|k| k.id == *old && k.active) {
-                        self.iam
+                        const OP: &str = "iam:UpdateAccessKey";
+                        let res = self
+                            .iam
                             .update_access_key()
                             .user_name(user)
                             .access_key_id(old)
                             .status(StatusType::Inactive)
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk("iam:UpdateAccessKey", &e))?;
+                            .await;
+                        self.wrote(OP);
+                        res.map_err(|e| AwsError::from_sdk(OP, &e))?;
                     }
                     let inactive = RotationState::Inactive { old: old.clone(), new: new.clone(), at: now };
                     self.tag_state(user, &inactive, None).await?;
                     info!(user, old, "old key deactivated");
-                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn: live.secret_arn.clone() })
+                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn })
                 }
                 Step::Delete { old, new } => {
                     self.delete_key(user, old).await?;
                     self.untag(user, &[ROTATION_TAG, old.as_str()]).await?;
                     info!(user, old, "old key deleted; rotation finished");
-                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn: live.secret_arn.clone() })
+                    Ok(Executed { new_key_id: Some(new.clone()), secret_arn })
                 }
                 Step::Clear => {
                     self.untag(user, &[ROTATION_TAG]).await?;
@@ -462,20 +651,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_tokens_name_their_key_and_fit_the_api() {
-        let t = version_token("AKIAIOSFODNN7EXAMPLE");
-        assert!((32..=64).contains(&t.len()), "{t}");
-        assert_eq!(key_id_of_version(&t), Some("AKIAIOSFODNN7EXAMPLE"));
-        assert_eq!(key_id_of_version("3f1c2b9e-0000-4000-8000-000000000000"), None);
-    }
-
-    #[test]
-    fn assumed_role_sessions_map_to_their_role() {
+    fn assumed_role_sessions_name_their_role() {
         assert_eq!(
-            principal_arn("arn:aws:sts::123456789012:assumed-role/keywarden-fn/keywarden"),
-            "arn:aws:iam::123456789012:role/keywarden-fn"
+            assumed_role_name("arn:aws:sts::123456789012:assumed-role/keywarden-fn/keywarden"),
+            Some("keywarden-fn")
         );
-        assert_eq!(principal_arn("arn:aws:iam::123456789012:user/ops"), "arn:aws:iam::123456789012:user/ops");
+        assert_eq!(assumed_role_name("arn:aws:iam::123456789012:user/ops"), None);
+        assert_eq!(assumed_role_name("arn:aws:sts::123456789012:federated-user/bob"), None);
     }
 
     #[test]

@@ -13,14 +13,13 @@ use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyOutput;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
-use aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput;
 use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use chrono::{TimeZone, Utc};
 use keywarden_aws::{ApiCallCounter, IamRotator};
 use keywarden_core::ports::Rotator;
-use keywarden_core::rotation::{LiveKey, LiveUser, Step};
+use keywarden_core::rotation::{version_id, LiveKey, LiveUser, RotationState, SecretState, Step};
 
 const USER_ARN: &str = "arn:aws:iam::123456789012:user/team/alice";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/keywarden";
@@ -124,6 +123,10 @@ fn sm_rules(log: &Log, put_value_fails: bool, captured_policy: Arc<Mutex<String>
     });
     let create = mock!(aws_sdk_secretsmanager::Client::create_secret).then_compute_output(move |r| {
         assert!(r.secret_string().is_none(), "the secret is created empty, before its policy");
+        assert!(
+            r.tags().iter().any(|t| t.key() == Some("keywarden:managed") && t.value() == Some("true")),
+            "CreateSecret itself marks the secret as keywarden's"
+        );
         l2.push("CreateSecret");
         CreateSecretOutput::builder().arn(SECRET_ARN).build()
     });
@@ -150,16 +153,13 @@ fn sm_rules(log: &Log, put_value_fails: bool, captured_policy: Arc<Mutex<String>
                 serde_json::from_str(r.secret_string().unwrap_or("{}")).expect("secret value is JSON");
             assert_eq!(value["AccessKeyId"], NEW);
             assert_eq!(value["SecretAccessKey"], SECRET);
+            assert_eq!(r.client_request_token(), Some(version_id(NEW).as_str()), "the version names its key");
             l4.push("PutSecretValue");
             PutSecretValueOutput::builder().arn(SECRET_ARN).build()
         })
     };
-    let tag = mock!(aws_sdk_secretsmanager::Client::tag_resource).then_compute_output(move |r| {
-        let id = r.tags().iter().find(|t| t.key() == Some("keywarden:access-key-id")).and_then(|t| t.value());
-        l5.push(format!("TagResource {}", id.unwrap_or("-")));
-        TagResourceOutput::builder().build()
-    });
-    vec![describe, create, policy, put, tag]
+    let _ = l5;
+    vec![describe, create, policy, put]
 }
 
 #[tokio::test]
@@ -181,7 +181,6 @@ async fn create_writes_intent_first_and_the_policy_before_the_secret() {
             "CreateSecret",
             "PutResourcePolicy",
             "PutSecretValue",
-            &format!("TagResource {NEW}"),
             "TagUser grace",
         ]
     );
@@ -195,7 +194,8 @@ async fn create_writes_intent_first_and_the_policy_before_the_secret() {
 #[tokio::test]
 async fn a_secret_that_cannot_be_stored_gets_its_key_deleted_at_once() {
     let log = Log::default();
-    let iam = iam_rules(&log, false);
+    let mut iam = iam_rules(&log, false);
+    iam.push(tags_rule(RotationState::Intent { old: OLD.into(), at: now() }.to_tag()));
     let sm = sm_rules(&log, true, Arc::default());
     let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
     let err = r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect_err("store fails");
@@ -228,8 +228,11 @@ fn tags_rule(value: String) -> Rule {
     })
 }
 
+/// With retries disabled for CreateAccessKey, `LimitExceeded` means somebody else made the
+/// second key: nothing is deleted, and the record stays so the next run can tell a stored
+/// key (resume) from one nobody holds (recover, only if unused and made in the window).
 #[tokio::test]
-async fn losing_the_race_for_the_second_key_withdraws_our_intent_and_deletes_nothing() {
+async fn losing_the_race_for_the_second_key_deletes_nothing_and_keeps_the_record() {
     let log = Log::default();
     let mut iam = iam_rules(&log, true);
     let ours = keywarden_core::rotation::RotationState::Intent { old: OLD.into(), at: now() }.to_tag();
@@ -244,7 +247,8 @@ async fn losing_the_race_for_the_second_key_withdraws_our_intent_and_deletes_not
         !calls.iter().any(|c| c.starts_with("CreateSecret") || c.starts_with("PutSecretValue")),
         "{calls:?}"
     );
-    assert_eq!(calls.last().map(String::as_str), Some("UntagUser"), "our intent is withdrawn: {calls:?}");
+    assert!(!calls.iter().any(|c| c == "UntagUser"), "the record stays: {calls:?}");
+    assert_eq!(calls, ["TagUser intent", "CreateAccessKey LimitExceeded"], "tried once, never retried");
 }
 
 #[tokio::test]
@@ -283,4 +287,239 @@ async fn recovery_deletes_the_unstored_key_before_rotating_again() {
     let calls = log.get();
     assert_eq!(calls.first().map(String::as_str), Some("DeleteAccessKey AKIAORPHAN000000003"));
     assert!(calls.contains(&"TagUser grace".to_string()), "{calls:?}");
+}
+
+fn http(status: u16, body: &'static str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("status"),
+        aws_smithy_types::body::SdkBody::from(body),
+    )
+}
+
+const IAM_500: &str = "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code><Message>oops</Message></Error></ErrorResponse>";
+const IAM_THROTTLED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+
+/// IAM's answers to `CreateAccessKey`, in order; every call is logged.
+fn create_rule(log: &Log, answers: Vec<Option<(u16, &'static str)>>) -> Rule {
+    let log = log.clone();
+    let n = Arc::new(Mutex::new(0usize));
+    mock!(aws_sdk_iam::Client::create_access_key).then_compute_response(move |_| {
+        let i = n.lock().map(|mut n| {
+            *n += 1;
+            *n - 1
+        });
+        let answer = answers.get(i.unwrap_or(0)).cloned().flatten();
+        match answer {
+            Some((status, body)) => {
+                log.push(format!("CreateAccessKey {status}"));
+                aws_smithy_mocks::MockResponse::Http(http(status, body))
+            }
+            None => {
+                log.push("CreateAccessKey");
+                aws_smithy_mocks::MockResponse::Output(
+                    CreateAccessKeyOutput::builder()
+                        .access_key(
+                            AccessKey::builder()
+                                .user_name("alice")
+                                .access_key_id(NEW)
+                                .status(StatusType::Active)
+                                .secret_access_key(SECRET)
+                                .build()
+                                .expect("key"),
+                        )
+                        .build(),
+                )
+            }
+        }
+    })
+}
+
+/// A 5xx answer to `CreateAccessKey` says nothing about whether IAM acted. The SDK must not
+/// retry it (a second key, or LimitExceeded for our own first one), and the intent stays for
+/// the next run to settle from IAM.
+#[tokio::test]
+async fn an_unanswered_create_is_never_retried_and_keeps_the_intent() {
+    let log = Log::default();
+    let mut iam = iam_rules(&log, false);
+    iam.insert(0, create_rule(&log, vec![Some((500, IAM_500)), None]));
+    let sm = sm_rules(&log, false, Arc::default());
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    let err = r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect_err("unknown");
+    assert_eq!(log.get(), ["TagUser intent", "CreateAccessKey 500"], "one attempt, nothing undone");
+    assert!(err.message.contains("may have created a key"), "{err}");
+}
+
+/// Throttling is IAM refusing before it acts: the rotator itself tries again.
+#[tokio::test]
+async fn a_throttled_create_is_tried_again() {
+    let log = Log::default();
+    let mut iam = iam_rules(&log, false);
+    iam.insert(0, create_rule(&log, vec![Some((400, IAM_THROTTLED)), None]));
+    let sm = sm_rules(&log, false, Arc::default());
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    let done = r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect("created");
+    assert_eq!(done.new_key_id.as_deref(), Some(NEW));
+    let calls = log.get();
+    assert_eq!(&calls[..3], ["TagUser intent", "CreateAccessKey 400", "CreateAccessKey"], "{calls:?}");
+}
+
+/// `DescribeSecret`'s answers: first none (so the secret is created), then keywarden's secret
+/// with the new key's version current (the lost PutSecretValue did land).
+fn describe_rule(log: &Log, stored_after_first: bool) -> Rule {
+    let log = log.clone();
+    let n = Arc::new(Mutex::new(0usize));
+    mock!(aws_sdk_secretsmanager::Client::describe_secret).then_compute_response(move |_| {
+        let first = n.lock().map(|mut n| {
+            *n += 1;
+            *n == 1
+        });
+        log.push("DescribeSecret");
+        if first.unwrap_or(true) || !stored_after_first {
+            aws_smithy_mocks::MockResponse::Error(DescribeSecretError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException")).build(),
+            ))
+        } else {
+            aws_smithy_mocks::MockResponse::Output(
+                aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder()
+                    .arn(SECRET_ARN)
+                    .tags(
+                        aws_sdk_secretsmanager::types::Tag::builder()
+                            .key("keywarden:managed")
+                            .value("true")
+                            .build(),
+                    )
+                    .version_ids_to_stages(version_id(NEW), vec!["AWSCURRENT".to_string()])
+                    .build(),
+            )
+        }
+    })
+}
+
+/// PutSecretValue's answer is lost (cut off mid-body): the secret is read back. When the new
+/// key's version is current the rotation goes on and nothing is deleted; when it is not, the
+/// unstored key is deleted at once.
+#[tokio::test]
+async fn a_lost_put_secret_value_answer_is_settled_by_reading_the_secret() {
+    for stored in [true, false] {
+        let log = Log::default();
+        let mut iam = iam_rules(&log, false);
+        iam.push(tags_rule(RotationState::Intent { old: OLD.into(), at: now() }.to_tag()));
+        let mut sm = sm_rules(&log, false, Arc::default());
+        sm.insert(0, describe_rule(&log, stored));
+        let l = log.clone();
+        sm.insert(
+            0,
+            mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_compute_response(move |_| {
+                // Secrets Manager acted, and its answer arrived cut off.
+                l.push("PutSecretValue garbled");
+                aws_smithy_mocks::MockResponse::Http(http(200, r#"{"ARN": "arn:aws:secre"#))
+            }),
+        );
+        let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+        let res = r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await;
+        let calls = log.get();
+        if stored {
+            let done = res.expect("stored after all");
+            assert_eq!(done.new_key_id.as_deref(), Some(NEW));
+            assert!(!calls.iter().any(|c| c.starts_with("DeleteAccessKey")), "{calls:?}");
+            assert_eq!(calls.last().map(String::as_str), Some("TagUser grace"), "{calls:?}");
+        } else {
+            res.expect_err("not stored");
+            assert!(calls.contains(&format!("DeleteAccessKey {NEW}")), "{calls:?}");
+            assert!(!calls.iter().any(|c| c == "TagUser grace"), "{calls:?}");
+        }
+    }
+}
+
+/// A `keywarden/<user>` secret keywarden did not create is refused at read time: the
+/// planner then blocks instead of writing a user's key into it.
+#[tokio::test]
+async fn a_secret_someone_else_made_is_refused() {
+    let iam = [
+        mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+            aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                .user(
+                    aws_sdk_iam::types::User::builder()
+                        .user_name("alice")
+                        .user_id("AIDA0000000000000001")
+                        .arn(USER_ARN)
+                        .path("/team/")
+                        .create_date(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .expect("user"),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+            aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(vec![]))
+                .is_truncated(false)
+                .build()
+                .expect("keys")
+        }),
+        mock!(aws_sdk_iam::Client::list_user_tags).then_output(|| {
+            aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput::builder()
+                .set_tags(Some(vec![]))
+                .is_truncated(false)
+                .build()
+                .expect("tags")
+        }),
+    ];
+    let sm = [mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+        aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder()
+            .arn(SECRET_ARN)
+            .build()
+    })];
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    let live = r.read("alice").await.expect("read");
+    assert!(
+        matches!(&live.secret, SecretState::Refused { reason, .. } if reason.contains("not created by keywarden")),
+        "{:?}",
+        live.secret
+    );
+}
+
+/// Without KEYWARDEN_ROLE_ARN, keywarden's role is read from IAM, path included: the
+/// session ARN drops the path that `aws:PrincipalArn` keeps.
+#[tokio::test]
+async fn the_role_arn_keeps_its_path() {
+    let log = Log::default();
+    let policy = Arc::new(Mutex::new(String::new()));
+    let mut iam = iam_rules(&log, false);
+    iam.push(
+        mock!(aws_sdk_iam::Client::get_role)
+            .match_requests(|r| r.role_name() == Some("keywarden"))
+            .then_output(|| {
+                aws_sdk_iam::operation::get_role::GetRoleOutput::builder()
+                    .role(
+                        aws_sdk_iam::types::Role::builder()
+                            .role_name("keywarden")
+                            .role_id("AROA0000000000000001")
+                            .path("/security/")
+                            .arn("arn:aws:iam::123456789012:role/security/keywarden")
+                            .create_date(aws_smithy_types::DateTime::from_secs(0))
+                            .build()
+                            .expect("role"),
+                    )
+                    .build()
+            }),
+    );
+    let sm = sm_rules(&log, false, policy.clone());
+    let sts = [mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+            .arn("arn:aws:sts::123456789012:assumed-role/keywarden/keywarden-fn")
+            .account("123456789012")
+            .build()
+    })];
+    let r = IamRotator::new(
+        mock_client!(aws_sdk_iam, RuleMode::MatchAny, &iam.iter().collect::<Vec<_>>()),
+        mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, &sm.iter().collect::<Vec<_>>()),
+        mock_client!(aws_sdk_sts, RuleMode::MatchAny, &sts.iter().collect::<Vec<_>>()),
+        None,
+        None,
+        ApiCallCounter::new(),
+    );
+    r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect("rotation starts");
+    let policy = policy.lock().map(|p| p.clone()).unwrap_or_default();
+    assert!(policy.contains("arn:aws:iam::123456789012:role/security/keywarden"), "{policy}");
 }

@@ -136,6 +136,9 @@ pub struct Config {
     /// Whether a run with nothing to report still sends its (short) digest: silence must
     /// mean something is broken.
     pub notify_clean_runs: bool,
+    /// Rotation starts no new user's step once less than this much of the invocation is
+    /// left, so Lambda never cuts a step off between two writes.
+    pub deadline_margin_secs: u64,
 }
 
 /// Every variable the function reads, with its default and meaning: the README table is
@@ -184,6 +187,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "NOTIFY_CLEAN_RUNS",
         "true",
         "a scheduled run with nothing to report still sends a short digest (heartbeat)",
+    ),
+    (
+        "DEADLINE_MARGIN_SECONDS",
+        "60",
+        "rotation starts no new user's step when less of the invocation is left; the report lists them as deferred",
     ),
 ];
 
@@ -293,15 +301,17 @@ impl Config {
         }
         let secret_kms_key_id = get("SECRET_KMS_KEY_ID");
         let role_arn = match get("KEYWARDEN_ROLE_ARN") {
-            Some(v) if !(v.starts_with("arn:") && v.contains(":iam::") && v.contains(":role/")) => {
+            Some(v) if !is_role_arn(&v) => {
                 return Err(ConfigError {
                     variable: "KEYWARDEN_ROLE_ARN",
                     value: v,
-                    reason: "expected an IAM role ARN, arn:<partition>:iam::<account>:role/<name>".into(),
+                    reason: "expected an IAM role ARN with its path, arn:<partition>:iam::<12-digit account>:role/<path/><name>".into(),
                 })
             }
             other => other,
         };
+        let deadline_margin_secs =
+            number("DEADLINE_MARGIN_SECONDS", get("DEADLINE_MARGIN_SECONDS"), 60, 0, 600)?;
 
         let report_bucket = match get("REPORT_BUCKET") {
             Some(b)
@@ -344,6 +354,7 @@ impl Config {
         Ok(Config {
             report_bucket,
             notify_clean_runs,
+            deadline_margin_secs,
             rotation: RotationPolicy {
                 rotate_after_days,
                 warn_days,
@@ -370,6 +381,21 @@ impl Config {
             credential_report_max_wait_secs,
         })
     }
+}
+
+/// An IAM role ARN as `aws:PrincipalArn` carries it: the role's path is part of it, so the
+/// secrets' Deny only spares keywarden when the path is right.
+pub fn is_role_arn(v: &str) -> bool {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let [arn, partition, iam, region, account, resource] = parts.as_slice() else { return false };
+    let Some(path_and_name) = resource.strip_prefix("role/") else { return false };
+    *arn == "arn"
+        && partition.starts_with("aws")
+        && *iam == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && path_and_name.split('/').all(|seg| !seg.is_empty() && is_iam_name(seg))
 }
 
 fn number<T>(

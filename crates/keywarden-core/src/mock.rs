@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
 use crate::report::{Action, Report};
-use crate::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_TAG};
+use crate::rotation::{HoldCause, LiveKey, LiveUser, RotationState, SecretState, Step, ROTATION_TAG};
 
 /// A directory that answers from a fixed inventory and counts one call per read.
 #[derive(Debug)]
@@ -186,19 +186,34 @@ impl Rotator for MockRotator {
                 }
                 let id = format!("AKIAMOCK{:012}", self.next_key.fetch_add(1, Ordering::SeqCst));
                 u.keys.push(LiveKey { id: id.clone(), active: true, created: now, last_used: None });
-                u.stored_key_id = Some(id.clone());
-                u.secret_arn = Some(format!(
-                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:keywarden/{}",
-                    u.user
-                ));
+                let arn =
+                    format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:keywarden/{}", u.user);
+                let mut held = match &u.secret {
+                    SecretState::Usable { held, .. } => held.clone(),
+                    _ => Default::default(),
+                };
+                held.insert(id.clone());
+                u.secret = SecretState::Usable {
+                    arn: arn.clone(),
+                    current: Some(id.clone()),
+                    held,
+                    foreign_versions: false,
+                };
                 set(u, Some(RotationState::Grace { old: old.clone(), new: id.clone(), at: now }));
-                out = Executed { new_key_id: Some(id), secret_arn: u.secret_arn.clone() };
+                out = Executed { new_key_id: Some(id), secret_arn: Some(arn) };
             }
             Step::Resume { old, new } => {
                 set(u, Some(RotationState::Grace { old: old.clone(), new: new.clone(), at: now }))
             }
-            Step::Hold { old, new, .. } => {
-                set(u, Some(RotationState::Hold { old: old.clone(), new: new.clone(), at: now }))
+            Step::Hold { old, new, cause, .. } => {
+                let (old, new) = (old.clone(), new.clone());
+                set(
+                    u,
+                    Some(match cause {
+                        HoldCause::InUse => RotationState::Hold { old, new, at: now },
+                        HoldCause::HumanReactivated => RotationState::HumanHold { old, new, at: now },
+                    }),
+                )
             }
             Step::Deactivate { old, new } => {
                 u.keys.iter_mut().filter(|k| k.id == *old).for_each(|k| k.active = false);

@@ -132,6 +132,8 @@ pub enum ActionStatus {
     Noted,
     Done,
     Failed,
+    /// Not started: the invocation was running out of time. The next run carries it out.
+    Deferred,
 }
 
 /// One rotation step for one user. Never carries a secret: key ids and the secret's ARN only.

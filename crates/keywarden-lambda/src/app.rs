@@ -4,6 +4,7 @@
 //! `main` only wires the AWS adapters in.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keywarden_core::checks::{
@@ -11,7 +12,7 @@ use keywarden_core::checks::{
 };
 use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
 use keywarden_core::report::{Action as RotationAction, ActionStatus, Changes, RunInfo};
-use keywarden_core::rotation::{self, Step};
+use keywarden_core::rotation::{self, HoldCause, Step};
 use keywarden_core::{CheckId, Config, Finding, Inventory, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -19,6 +20,10 @@ use tracing::{info, warn};
 
 use crate::error::HandlerError;
 use crate::event::{self, Action, Request, Trigger};
+
+/// How much of the invocation is left, asked before each user's rotation step; `None` when
+/// no deadline is known. A function rather than a number so the loop sees time pass.
+pub type Remaining<'a> = &'a (dyn Fn() -> Option<Duration> + Sync);
 
 /// What a run needs: configuration and the ports.
 #[derive(Debug)]
@@ -39,9 +44,10 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         event: Value,
         run_id: &str,
         now: DateTime<Utc>,
+        remaining: Remaining<'_>,
     ) -> Result<Box<RawValue>, HandlerError> {
         let request = event::parse(event)?;
-        let mut report = self.run(&request, run_id, now).await?;
+        let mut report = self.run(&request, run_id, now, remaining).await?;
         let json = report
             .to_json_capped(self.config.report_max_bytes)
             .map_err(|e| HandlerError::Internal(e.to_string()))?;
@@ -59,6 +65,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         request: &Request,
         run_id: &str,
         now: DateTime<Utc>,
+        remaining: Remaining<'_>,
     ) -> Result<Report, HandlerError> {
         let rotation_mode = self.rotation_mode(request)?;
         let mut warnings = Vec::new();
@@ -112,7 +119,8 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
 
         let mut actions = Vec::new();
         if let Some(mode) = rotation_mode {
-            actions = self.rotate(&inventory, request, mode, now, &mut evaluation, &mut errors).await;
+            actions =
+                self.rotate(&inventory, request, mode, now, remaining, &mut evaluation, &mut errors).await;
         }
 
         let run = RunInfo {
@@ -217,12 +225,16 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
     }
 
     /// Reads each candidate live, plans its next step and, in enforce mode, carries it out.
+    /// No new user is started once less than `DEADLINE_MARGIN_SECONDS` of the invocation is
+    /// left: those are listed as deferred, and the next run carries on where this one stopped.
+    #[allow(clippy::too_many_arguments)]
     async fn rotate(
         &self,
         inventory: &Inventory,
         request: &Request,
         mode: RotationMode,
         now: DateTime<Utc>,
+        remaining: Remaining<'_>,
         evaluation: &mut Evaluation,
         errors: &mut Vec<ReadFailure>,
     ) -> Vec<RotationAction> {
@@ -239,8 +251,26 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             Some(users) => users.clone(),
             None => rotation::candidates(inventory, &self.config.rotation, now),
         };
+        let margin = Duration::from_secs(self.config.deadline_margin_secs);
         let mut actions = Vec::new();
         for user in candidates {
+            if let Some(left) = remaining().filter(|left| *left < margin) {
+                actions.push(RotationAction {
+                    user: user.clone(),
+                    step: "unknown".into(),
+                    reason: format!(
+                        "not started: {}s of the invocation were left (DEADLINE_MARGIN_SECONDS={}); the next run carries on",
+                        left.as_secs(),
+                        margin.as_secs()
+                    ),
+                    status: ActionStatus::Deferred,
+                    old_key_id: None,
+                    new_key_id: None,
+                    secret_arn: None,
+                    error: None,
+                });
+                continue;
+            }
             let live = match self.rotator.read(&user).await {
                 Ok(live) => live,
                 Err(e) => {
@@ -258,15 +288,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
                 .unwrap_or_default();
             let exempt = rotation_exemption(&live.tags, &groups, &self.config.audit);
             let plan = rotation::plan(&live.planner_input(exempt), &self.config.rotation, now);
-            let finding = match &plan.step {
-                Step::Blocked { reason } => Some((CheckId::RotationBlocked, format!("rotation of {user}'s key is blocked: {reason}"))),
-                Step::Hold { old, last_used, .. } => Some((
-                    CheckId::RotationHeldKeyInUse,
-                    format!("old key {old} of {user} was used at {last_used} after its grace period; both keys stay active"),
-                )),
-                _ => None,
-            };
-            if let Some((check, message)) = finding {
+            if let Some((check, message)) = rotation_finding(&user, &plan.step) {
                 let (old, _) = plan.step.key_ids();
                 evaluation.findings.push(Finding {
                     check,
@@ -292,7 +314,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
                 status: ActionStatus::Planned,
                 old_key_id: old.map(str::to_string),
                 new_key_id: new.map(str::to_string),
-                secret_arn: if new.is_some() { live.secret_arn.clone() } else { None },
+                secret_arn: if new.is_some() { live.secret.arn().map(str::to_string) } else { None },
                 error: None,
             };
             if !plan.step.writes() {
@@ -323,6 +345,29 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
     }
 }
 
+/// The finding a planned step raises: a rotation that needs a human, or a held key.
+fn rotation_finding(user: &str, step: &Step) -> Option<(CheckId, String)> {
+    match step {
+        Step::Blocked { reason } => {
+            Some((CheckId::RotationBlocked, format!("rotation of {user}'s key is blocked: {reason}")))
+        }
+        Step::Hold { old, cause: HoldCause::InUse, last_used, .. } => Some((
+            CheckId::RotationHeldKeyInUse,
+            format!(
+                "old key {old} of {user} was used at {} after its grace period; both keys stay active",
+                last_used.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into())
+            ),
+        )),
+        Step::Hold { old, new, cause: HoldCause::HumanReactivated, .. } => Some((
+            CheckId::RotationHeldKeyInUse,
+            format!(
+                "old key {old} of {user} was re-activated by a human after keywarden deactivated it; keywarden will not deactivate or delete it again. To end the hold, move the workload to {new} and deactivate or delete {old} yourself"
+            ),
+        )),
+        _ => None,
+    }
+}
+
 /// Rotation events a human wants to see on their own: started, held, deactivated, deleted,
 /// and any failure. Warnings and dry-run plans go in the digest only.
 fn worth_an_alert(a: &RotationAction) -> bool {
@@ -331,7 +376,7 @@ fn worth_an_alert(a: &RotationAction) -> bool {
         ActionStatus::Done => {
             matches!(a.step.as_str(), "create" | "recover" | "hold" | "deactivate" | "delete")
         }
-        ActionStatus::Planned | ActionStatus::Noted => false,
+        ActionStatus::Planned | ActionStatus::Noted | ActionStatus::Deferred => false,
     }
 }
 

@@ -8,11 +8,43 @@ pub mod app;
 pub mod error;
 pub mod event;
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
+use chrono::Utc;
 use keywarden_aws::{ApiCallCounter, CollectorOptions, IamDirectory, IamRotator, S3ReportStore};
 use keywarden_core::Config;
 use keywarden_sns::SnsNotifier;
+use lambda_runtime::{run, service_fn, LambdaEvent};
+use serde_json::Value;
+
+use crate::error::HandlerError;
+
+/// The function: tracing, configuration, clients once per cold start, then one
+/// [`app::App::handle`] per event.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    match Config::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(config) => {
+            let app = wire(config).await;
+            let app = &app;
+            run(service_fn(move |event: LambdaEvent<Value>| async move {
+                let remaining = remaining_time(event.context.deadline());
+                app.handle(event.payload, &event.context.request_id, Utc::now(), &remaining).await
+            }))
+            .await
+        }
+        // Stay up and fail every invocation with the reason, so whoever invokes the
+        // function sees which variable to fix instead of a bare init crash.
+        Err(config_error) => {
+            tracing::error!(error = %config_error, "invalid configuration");
+            let config_error = &config_error;
+            run(service_fn(move |_: LambdaEvent<Value>| async move {
+                Err::<Value, HandlerError>(HandlerError::Config(config_error.clone()))
+            }))
+            .await
+        }
+    }
+}
 
 /// Builds the production ports from a validated configuration and the SDK's environment
 /// (region, credentials, `AWS_ENDPOINT_URL`).
@@ -48,4 +80,41 @@ pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotif
         S3ReportStore::new(aws_sdk_s3::Client::from_conf(s3), bucket.clone())
     });
     app::App { config, directory, rotator, notifier, store }
+}
+
+/// Lambda's longest invocation.
+const MAX_INVOCATION: Duration = Duration::from_secs(15 * 60);
+
+/// The invocation's time left, measured on the monotonic clock from its deadline as the
+/// runtime gave it. A deadline that looks past or more than 15 minutes away means the wall
+/// clocks disagree (a skewed clock, or a faked one in tests): then the budget is Lambda's
+/// maximum from now, which the real runtime enforces anyway.
+pub fn remaining_time(deadline: SystemTime) -> impl Fn() -> Option<Duration> + Sync {
+    let started = Instant::now();
+    let budget = match deadline.duration_since(SystemTime::now()) {
+        Ok(left) if left <= MAX_INVOCATION => left,
+        _ => {
+            tracing::warn!("the invocation deadline is implausible on this clock; assuming 15 minutes");
+            MAX_INVOCATION
+        }
+    };
+    tracing::debug!(budget_secs = budget.as_secs(), "invocation time budget");
+    move || Some(budget.saturating_sub(started.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plausible_deadline_is_kept_and_an_implausible_one_becomes_the_maximum() {
+        let soon = remaining_time(SystemTime::now() + Duration::from_secs(30))().unwrap_or_default();
+        assert!(soon <= Duration::from_secs(30) && soon > Duration::from_secs(25), "{soon:?}");
+        for implausible in
+            [SystemTime::now() - Duration::from_secs(5), SystemTime::now() + Duration::from_secs(86_400)]
+        {
+            let left = remaining_time(implausible)().unwrap_or_default();
+            assert!(left > Duration::from_secs(14 * 60) && left <= MAX_INVOCATION, "{left:?}");
+        }
+    }
 }

@@ -94,7 +94,7 @@ async fn invoke(
     app: &App<MockDirectory, MockRotator, MockNotifier, MockStore>,
     event: Value,
 ) -> Result<Report, HandlerError> {
-    let raw = app.handle(event, "req-1", now()).await?;
+    let raw = app.handle(event, "req-1", now(), &|| None).await?;
     Ok(serde_json::from_str(raw.get()).expect("the response is a report"))
 }
 
@@ -266,8 +266,7 @@ fn live_alice(extra_tags: &[(&str, &str)]) -> LiveUser {
         arn: "arn:aws:iam::123456789012:user/alice".into(),
         keys: vec![LiveKey { id: ALICE_KEY.into(), active: true, created, last_used: None }],
         tags: extra_tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        stored_key_id: None,
-        secret_arn: None,
+        secret: Default::default(),
     }
 }
 

@@ -175,6 +175,7 @@ pub fn email_text(report: &Report) -> String {
                 ActionStatus::Noted => "noted",
                 ActionStatus::Done => "done",
                 ActionStatus::Failed => "FAILED",
+                ActionStatus::Deferred => "deferred",
             };
             let keys = match (&a.old_key_id, &a.new_key_id) {
                 (Some(o), Some(n)) => format!("{o} -> {n}"),

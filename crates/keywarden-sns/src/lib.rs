@@ -99,6 +99,7 @@ fn status_word(s: ActionStatus) -> &'static str {
         ActionStatus::Noted => "noted",
         ActionStatus::Done => "done",
         ActionStatus::Failed => "failed",
+        ActionStatus::Deferred => "deferred",
     }
 }
 
