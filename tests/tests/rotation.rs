@@ -29,7 +29,6 @@ use serde_json::Value;
 
 const ROTATION_TAG: &str = "keywarden:rotation";
 const EXEMPT_TAG: &str = "keywarden:exempt";
-const SECRET_KEY_ID_TAG: &str = "keywarden:access-key-id";
 /// keywarden's own role, the one principal besides the owner a secret's policy lets in.
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/keywarden";
 const EXEMPT_GROUP: &str = "BreakGlass";
@@ -243,12 +242,11 @@ async fn assert_stored_key_works(aws: &Aws, user: &str, key_id: &str) -> SecretI
     assert_eq!(stored.key.user, user, "UserName in keywarden/{user}");
     assert_eq!(stored.key.access_key_id, key_id, "keywarden/{user} holds the new key");
     let info = aws.secret_info(user).await.unwrap_or_else(|| panic!("DescribeSecret keywarden/{user}"));
-    assert_eq!(
-        info.tags.get(SECRET_KEY_ID_TAG).map(String::as_str),
-        Some(key_id),
-        "secret tags {:?}",
-        info.tags
-    );
+    // Which key the secret holds is named by the stored version itself, never by a tag.
+    let current: Vec<&String> =
+        info.versions.iter().filter(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v).collect();
+    assert_eq!(current, [&format!("keywarden-{key_id}-version")], "versions {:?}", info.versions);
+    assert_eq!(info.tags.get("keywarden:managed").map(String::as_str), Some("true"), "tags {:?}", info.tags);
     let arn = aws.user_arn(user).await;
     let caller =
         aws.caller_arn(&stored.key).await.unwrap_or_else(|e| panic!("the stored key of {user} fails: {e}"));
@@ -465,7 +463,8 @@ async fn old_key_in_use_at_end_of_grace_is_held() {
     for run in 1..=2 {
         let report = rig.run(&watch, SCHEDULED);
         assert_no_errors(&report);
-        let a = assert_action(&report, "alice", "hold", "done");
+        // The hold is recorded once; later runs note it without writing.
+        let a = assert_action(&report, "alice", "hold", if run == 1 { "done" } else { "noted" });
         assert_eq!(
             (a["old_key_id"].as_str(), a["new_key_id"].as_str()),
             (Some(old.access_key_id.as_str()), Some(new_id.as_str()))
@@ -510,8 +509,9 @@ async fn old_key_in_use_at_end_of_grace_is_held() {
     rig.finish(&watch).await;
 }
 
-/// keywarden deactivated the old key; a human re-activates it: the next run holds (alert)
-/// instead of deactivating it again, and keeps holding while the key is in use.
+/// keywarden deactivated the old key; a human re-activates it: the next run records a human
+/// hold (alert) instead of deactivating it again, and 30 daily runs later the key is still
+/// active, with the high finding on every run. The human ends the hold by deactivating it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_reactivation_is_held_not_fought() {
     let rig = Rig::start().await;
@@ -545,13 +545,39 @@ async fn human_reactivation_is_held_not_fought() {
         [(old.access_key_id.clone(), true), (new_id.clone(), true)],
         "not deactivated again"
     );
-    assert_eq!(record(&aws.user_tags("alice").await).map(|r| r.phase).as_deref(), Some("hold"));
+    assert_eq!(record(&aws.user_tags("alice").await).map(|r| r.phase).as_deref(), Some("human-hold"));
 
-    // The workload uses it again: still held on the next run.
-    aws.use_key(&old).await;
+    // 30 daily runs after it, whether the workload uses the key or not: still held, never
+    // deactivated again, the high finding on every run.
+    for day in 10..40 {
+        rig.at(&format!("+{day}d"));
+        if day % 3 == 0 {
+            aws.use_key(&old).await;
+        }
+        let report = rig.run(&watch, SCHEDULED);
+        assert_no_errors(&report);
+        assert_action(&report, "alice", "hold", "noted");
+        let held = findings_for(&report, "rotation_held_key_in_use", "alice");
+        assert_eq!(held.len(), 1, "day {day}: {:#}", report["findings"]);
+        assert_eq!(held[0]["severity"], "high");
+        assert_eq!(
+            keys(aws, "alice").await,
+            [(old.access_key_id.clone(), true), (new_id.clone(), true)],
+            "day {day}: the human's key was touched"
+        );
+    }
+    assert_eq!(record(&aws.user_tags("alice").await).map(|r| r.phase).as_deref(), Some("human-hold"));
+
+    // The human ends the hold by deactivating the key: the inactive period starts again,
+    // then keywarden deletes it.
+    rig.at("+40d");
+    aws.set_key_status("alice", &old.access_key_id, false).await;
     let report = rig.run(&watch, SCHEDULED);
-    assert_action(&report, "alice", "hold", "done");
-    assert_eq!(keys(aws, "alice").await, [(old.access_key_id.clone(), true), (new_id.clone(), true)]);
+    assert_action(&report, "alice", "deactivate", "done");
+    rig.at("+48d");
+    let report = rig.run(&watch, SCHEDULED);
+    assert_action(&report, "alice", "delete", "done");
+    assert_eq!(keys(aws, "alice").await, [(new_id.clone(), true)]);
 
     rig.at("+0");
     rig.finish(&watch).await;
