@@ -48,6 +48,8 @@ pub fn function_env(endpoint: &str) -> BTreeMap<String, String> {
 #[derive(Debug)]
 pub struct Watch {
     port: u16,
+    /// The function (binary) the watch runs and `invoke` calls.
+    function: &'static str,
     process: Supervised,
     dir: TempDir,
     /// Everything every invocation printed (and the events it sent), in order, so a test can
@@ -112,9 +114,25 @@ impl Watch {
         Self::start_with_clock(env, Some(moto.clock_file()))
     }
 
+    /// Like [`Watch::start_in_step`], running `keywarden-crashable`: the same function built
+    /// with the test-only `crash-points` feature, which dies right after its N-th rotation
+    /// write when `KEYWARDEN_CRASH_AFTER_WRITE=N` is in `env`. A separate binary, so the
+    /// feature never changes the `keywarden` binary other tests run at the same time.
+    pub fn start_crashable_in_step(env: &BTreeMap<String, String>, moto: &Moto) -> Self {
+        Self::start_function(CRASHABLE, env, Some(moto.clock_file()))
+    }
+
     fn start_with_clock(env: &BTreeMap<String, String>, clock_file: Option<&Path>) -> Self {
+        Self::start_function(FUNCTION, env, clock_file)
+    }
+
+    fn start_function(
+        function: &'static Function,
+        env: &BTreeMap<String, String>,
+        clock_file: Option<&Path>,
+    ) -> Self {
         let cargo_lambda = cargo_lambda();
-        build_function();
+        build(function);
         let dir = tempfile::Builder::new().prefix("keywarden-watch-").tempdir().expect("create a temp dir");
         let env_file = dir.path().join("function.env");
         let mut env = env.clone();
@@ -142,6 +160,8 @@ impl Watch {
             let mut cmd = Command::new(&cargo_lambda);
             cmd.args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port"])
                 .arg(port.to_string())
+                .args(["--bin", function.bin])
+                .args(function.features.iter().flat_map(|f| ["--features", f]))
                 // The tests and the demo write files in the tree; never rebuild mid-run.
                 .arg("--ignore-changes")
                 .arg("--env-file")
@@ -151,7 +171,15 @@ impl Watch {
             let log = dir.path().join(format!("watch-{port}.log"));
             let mut process = Supervised::spawn("cargo lambda watch", &cmd, &log);
             match wait_listening(port, &mut process) {
-                Ok(()) => return Watch { port, process, dir, transcript: Mutex::new(Vec::new()) },
+                Ok(()) => {
+                    return Watch {
+                        port,
+                        function: function.bin,
+                        process,
+                        dir,
+                        transcript: Mutex::new(Vec::new()),
+                    }
+                }
                 Err(e) => {
                     last_error = format!("{e}\n{}", process.log_tail(3000));
                     process.stop(Duration::from_secs(2));
@@ -193,7 +221,7 @@ impl Watch {
         assert!(data_file.is_file(), "event file {} does not exist", data_file.display());
         let start = Instant::now();
         let mut cmd = Command::new(cargo_lambda());
-        cmd.args(["lambda", "invoke", "keywarden", "--invoke-address", "127.0.0.1", "--invoke-port"])
+        cmd.args(["lambda", "invoke", self.function, "--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(self.port.to_string())
             .arg("--data-file")
             .arg(&data_file)
@@ -238,16 +266,33 @@ impl Watch {
 /// the compiler's message, and the first invocation does not wait for a build. A no-op
 /// when the binary is up to date.
 pub fn build_function() {
+    build(FUNCTION)
+}
+
+/// A function binary the harness can run: its name and the cargo features it needs.
+#[derive(Debug)]
+struct Function {
+    bin: &'static str,
+    features: &'static [&'static str],
+}
+
+const FUNCTION: &Function = &Function { bin: "keywarden", features: &[] };
+const CRASHABLE: &Function =
+    &Function { bin: "keywarden-crashable", features: &["keywarden-lambda/crash-points"] };
+
+fn build(function: &Function) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--manifest-path", "Cargo.toml", "--bin", "keywarden"])
+    cmd.args(["build", "--manifest-path", "Cargo.toml", "--bin", function.bin])
+        .args(function.features.iter().flat_map(|f| ["--features", f]))
         .current_dir(workspace_root())
         .stdin(Stdio::null());
     scrub(&mut cmd);
     let out = cmd.output().expect("run cargo build for the keywarden binary");
     assert!(
         out.status.success(),
-        "the keywarden binary does not build:\n{}",
+        "the {} binary does not build:\n{}",
+        function.bin,
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -10,6 +10,7 @@
 //! end-to-end suite that silently skips is a suite that silently passes.
 
 pub mod inspect;
+pub mod invariants;
 pub mod lambda;
 pub mod moto;
 pub mod process;

@@ -243,8 +243,12 @@ async fn assert_stored_key_works(aws: &Aws, user: &str, key_id: &str) -> SecretI
     assert_eq!(stored.key.access_key_id, key_id, "keywarden/{user} holds the new key");
     let info = aws.secret_info(user).await.unwrap_or_else(|| panic!("DescribeSecret keywarden/{user}"));
     // Which key the secret holds is named by the stored version itself, never by a tag.
-    let current: Vec<&String> =
-        info.versions.iter().filter(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v).collect();
+    let current: Vec<&String> = info
+        .versions
+        .iter()
+        .filter(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(v, _)| v)
+        .collect();
     assert_eq!(current, [&format!("keywarden-{key_id}-version")], "versions {:?}", info.versions);
     assert_eq!(info.tags.get("keywarden:managed").map(String::as_str), Some("true"), "tags {:?}", info.tags);
     let arn = aws.user_arn(user).await;

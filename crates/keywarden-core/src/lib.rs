@@ -17,6 +17,8 @@ mod control;
 pub mod credential_report;
 pub mod desired;
 #[cfg(feature = "mock")]
+pub mod failure;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
 pub mod policy;

@@ -274,7 +274,18 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             let live = match self.rotator.read(&user).await {
                 Ok(live) => live,
                 Err(e) => {
+                    // Said per user, so the report names whose rotation did not happen.
                     warn!(user, error = %e, "could not read the user's keys; not rotating");
+                    actions.push(RotationAction {
+                        user: user.clone(),
+                        step: "unknown".into(),
+                        reason: "the user's keys, tags or secret could not be read; nothing was planned or changed".into(),
+                        status: ActionStatus::Failed,
+                        old_key_id: None,
+                        new_key_id: None,
+                        secret_arn: None,
+                        error: Some(e.to_string()),
+                    });
                     errors.push(e);
                     continue;
                 }
