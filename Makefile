@@ -85,11 +85,14 @@ build:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
+	$(CARGO) clippy -p keywarden-lambda -p keywarden-aws --all-targets --features keywarden-lambda/crash-points $(CARGO_FLAGS) -- -D warnings
 
-# The function binary is built first, exactly as `cargo lambda watch` runs it, so the
-# end-to-end tests' watches start it at once; nextest then builds the test binaries once.
+# The function binaries are built first, exactly as `cargo lambda watch` runs them (the
+# crash tests' keywarden-crashable with its test-only feature), so the end-to-end tests'
+# watches start them at once; nextest then builds the test binaries once.
 test: venv check-faketime nextest test-infra
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
+	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden-crashable --features keywarden-lambda/crash-points
 	$(CARGO) nextest run --workspace $(CARGO_FLAGS) --profile $(NEXTEST_PROFILE)
 
 # The stack's own tests (type check, then node's test runner with aws-cdk-lib assertions and

@@ -251,6 +251,51 @@ impl Watch {
         invocation
     }
 
+    /// Invokes a crashable function (see [`Watch::start_crashable_in_step`]) that is meant to
+    /// die: `cargo lambda invoke` waits for an answer that never comes, so it is stopped once
+    /// the function's log says it died at its crash point. Returns that log line, or panics
+    /// when the invocation ends without a crash or no crash comes within a minute.
+    pub fn invoke_expecting_crash(&self, data_file: &Path) -> String {
+        const MARK: &str = "keywarden crash point: dying after rotation write";
+        let before = self.log().matches(MARK).count();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args(["lambda", "invoke", self.function, "--invoke-address", "127.0.0.1", "--invoke-port"])
+            .arg(self.port.to_string())
+            .arg("--data-file")
+            .arg(data_file)
+            .args(["--output-format", "json"])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        scrub(&mut cmd);
+        let mut child = cmd.spawn().expect("run `cargo lambda invoke`");
+        let start = Instant::now();
+        let outcome = loop {
+            let log = self.log();
+            if log.matches(MARK).count() > before {
+                let line = log.lines().rev().find(|l| l.contains(MARK)).unwrap_or(MARK).to_string();
+                break Ok(line);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                break Err(format!("the invocation ended ({status}) without a crash:\n{}", self.log_tail()));
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                break Err(format!("no crash within a minute:\n{}", self.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        match self.transcript.lock() {
+            Ok(mut t) => t.push(format!("---- invoke {} (crashed) ----", data_file.display())),
+            Err(poisoned) => {
+                poisoned.into_inner().push(format!("---- invoke {} (crashed) ----", data_file.display()))
+            }
+        }
+        outcome.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Invokes with an event given inline; the event is written to a file first, as
     /// `cargo lambda invoke --data-file` is the path users take.
     pub fn invoke_json(&self, event: &Value) -> Invocation {
