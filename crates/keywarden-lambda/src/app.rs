@@ -348,8 +348,33 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             info!(user, step = %action.step, status = ?action.status, reason = %action.reason, "rotation");
             actions.push(action);
         }
+        // The rotation checks pass only when every candidate was read and the candidates
+        // themselves are known; otherwise they are unknown, with the reason.
+        let unread: Vec<&str> = actions
+            .iter()
+            .filter(|a| {
+                matches!(a.status, ActionStatus::Failed | ActionStatus::Deferred) && a.step == "unknown"
+            })
+            .map(|a| a.user.as_str())
+            .collect();
+        let status = if !unread.is_empty() {
+            let named: Vec<&str> = unread.iter().take(3).copied().collect();
+            let more =
+                if unread.len() > 3 { format!(" and {} more", unread.len() - 3) } else { String::new() };
+            CheckStatus::Unknown(format!(
+                "the live keys of {}{more} were not read (see errors and actions)",
+                named.join(", ")
+            ))
+        } else if request.users.is_none() && inventory.credential_report.is_err() {
+            CheckStatus::Unknown(
+                "the credential report could not be read, so users due for their first rotation are unknown; only users with a rotation record were checked"
+                    .into(),
+            )
+        } else {
+            CheckStatus::Evaluated
+        };
         for check in [CheckId::RotationBlocked, CheckId::RotationHeldKeyInUse] {
-            evaluation.statuses.insert(check, CheckStatus::Evaluated);
+            evaluation.statuses.insert(check, status.clone());
         }
         sort_findings(&mut evaluation.findings);
         actions

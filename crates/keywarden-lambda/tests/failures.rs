@@ -346,6 +346,12 @@ async fn a_read_failure_skips_that_user_and_the_other_is_still_rotated() {
     assert!(alice.error.as_deref().is_some_and(|e| e.contains("Rate exceeded")), "{alice:?}");
     let events = rotation_events(&app);
     assert_eq!(events.iter().map(|a| a.user.as_str()).collect::<Vec<_>>(), ["alice", "carol"]);
+    // Whether alice's rotation is blocked or held is not known: never a pass.
+    for check in [CheckId::RotationBlocked, CheckId::RotationHeldKeyInUse] {
+        let summary = &report.summary.checks[&check];
+        assert_eq!(summary.status, "unknown", "{check:?}: {summary:?}");
+        assert!(summary.reason.as_deref().is_some_and(|r| r.contains("alice")), "{summary:?}");
+    }
 }
 
 #[tokio::test]
@@ -472,6 +478,28 @@ async fn users_left_when_the_deadline_nears_are_deferred_and_untouched() {
     assert!(report.errors.is_empty(), "a deferral is not an error: {:?}", report.errors);
     let alerted: Vec<_> = rotation_events(&app).into_iter().map(|a| a.user).collect();
     assert_eq!(alerted, ["alice"], "deferrals go in the digest only");
+    let blocked = &report.summary.checks[&CheckId::RotationBlocked];
+    assert_eq!(blocked.status, "unknown", "the deferred users were not judged: {blocked:?}");
+    assert!(
+        blocked.reason.as_deref().is_some_and(|r| r.contains("carol") && r.contains("dave")),
+        "{blocked:?}"
+    );
+}
+
+/// Without the credential report, users due for their first rotation cannot be found: the
+/// rotation checks say so instead of passing.
+#[tokio::test]
+async fn without_the_credential_report_the_rotation_checks_are_unknown() {
+    let failure = denied(Section::CredentialReport.operation());
+    let plan = Failures::new().fail_sections(1, [Section::CredentialReport], failure);
+    let app = enforce_app(&["alice"], &plan, BOTH);
+    let report = invoke(&app, scheduled()).await.expect("report");
+    assert!(app.rotator.inner().executed().is_empty(), "no candidate is known, nothing is rotated");
+    for check in [CheckId::RotationBlocked, CheckId::RotationHeldKeyInUse] {
+        let summary = &report.summary.checks[&check];
+        assert_eq!(summary.status, "unknown", "{check:?}: {summary:?}");
+        assert!(summary.reason.as_deref().is_some_and(|r| r.contains("credential report")), "{summary:?}");
+    }
 }
 
 // ---- the archive -------------------------------------------------------------------------------
