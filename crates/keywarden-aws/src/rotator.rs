@@ -285,8 +285,8 @@ impl IamRotator {
         SecretState::judge(facts, self.kms_key_id.as_deref())
     }
 
-    /// The secret's ARN, creating it when there is none; refuses a secret keywarden must not
-    /// write to (someone else's, being deleted, another KMS key).
+    /// The secret's ARN, creating it when the live read found none; refuses a secret keywarden
+    /// must not write to (someone else's, being deleted, another KMS key).
     async fn usable_secret(&self, live: &LiveUser) -> Result<String, AwsError> {
         const OP: &str = "secretsmanager:CreateSecret";
         let adopt = |state: SecretState| match state {
@@ -297,8 +297,10 @@ impl IamRotator {
                 message: "the secret it just reported existing is gone".into(),
             }),
         };
-        if let Some(facts) = self.describe_secret(&live.user).await? {
-            return adopt(self.judge(Some(facts)));
+        // The live read judged the secret moments ago; only a secret it did not see needs a
+        // call here (and a fresh look if someone created it since).
+        if live.secret != SecretState::Missing {
+            return adopt(live.secret.clone());
         }
         // The managed tag is written by CreateSecret itself: a secret without it is not ours.
         let mut req = self

@@ -177,7 +177,6 @@ async fn create_writes_intent_first_and_the_policy_before_the_secret() {
         [
             "TagUser intent",
             "CreateAccessKey",
-            "DescribeSecret",
             "CreateSecret",
             "PutResourcePolicy",
             "PutSecretValue",
@@ -363,22 +362,13 @@ async fn a_throttled_create_is_tried_again() {
     assert_eq!(&calls[..3], ["TagUser intent", "CreateAccessKey 400", "CreateAccessKey"], "{calls:?}");
 }
 
-/// `DescribeSecret`'s answers: first none (so the secret is created), then keywarden's secret
-/// with the new key's version current (the lost PutSecretValue did land).
-fn describe_rule(log: &Log, stored_after_first: bool) -> Rule {
+/// `DescribeSecret`'s answer when the secret is read back after a failed write: keywarden's
+/// secret with the new key's version current (the lost PutSecretValue did land), or none.
+fn describe_rule(log: &Log, stored: bool) -> Rule {
     let log = log.clone();
-    let n = Arc::new(Mutex::new(0usize));
     mock!(aws_sdk_secretsmanager::Client::describe_secret).then_compute_response(move |_| {
-        let first = n.lock().map(|mut n| {
-            *n += 1;
-            *n == 1
-        });
         log.push("DescribeSecret");
-        if first.unwrap_or(true) || !stored_after_first {
-            aws_smithy_mocks::MockResponse::Error(DescribeSecretError::ResourceNotFoundException(
-                ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException")).build(),
-            ))
-        } else {
+        if stored {
             aws_smithy_mocks::MockResponse::Output(
                 aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder()
                     .arn(SECRET_ARN)
@@ -391,6 +381,10 @@ fn describe_rule(log: &Log, stored_after_first: bool) -> Rule {
                     .version_ids_to_stages(version_id(NEW), vec!["AWSCURRENT".to_string()])
                     .build(),
             )
+        } else {
+            aws_smithy_mocks::MockResponse::Error(DescribeSecretError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException")).build(),
+            ))
         }
     })
 }
