@@ -11,6 +11,7 @@ pub mod collector;
 pub mod counter;
 pub mod crash;
 pub mod error;
+pub mod retry;
 pub mod rotator;
 pub mod store;
 
@@ -20,12 +21,33 @@ pub use error::AwsError;
 pub use rotator::IamRotator;
 pub use store::S3ReportStore;
 
-/// Builds the IAM and STS clients from a loaded SDK config, each with the call counter.
-pub fn clients(
-    sdk_config: &aws_config::SdkConfig,
-    counter: &ApiCallCounter,
-) -> (aws_sdk_iam::Client, aws_sdk_sts::Client) {
-    let iam = aws_sdk_iam::config::Builder::from(sdk_config).interceptor(counter.clone()).build();
-    let sts = aws_sdk_sts::config::Builder::from(sdk_config).interceptor(counter.clone()).build();
-    (aws_sdk_iam::Client::from_conf(iam), aws_sdk_sts::Client::from_conf(sts))
+/// The AWS clients keywarden talks to, each with the call counter and keywarden's retry
+/// policy ([`retry`]).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// Builds the clients from a loaded SDK config. Each service still honours its own
+/// `AWS_ENDPOINT_URL_<SERVICE>`, like every SDK client.
+pub fn clients(sdk_config: &aws_config::SdkConfig, counter: &ApiCallCounter) -> Clients {
+    macro_rules! client {
+        ($sdk:ident) => {{
+            let conf = $sdk::config::Builder::from(sdk_config)
+                .retry_config(retry::retry_config())
+                .retry_classifier(retry::LostConnectionIsTransient)
+                .interceptor(counter.clone())
+                .build();
+            $sdk::Client::from_conf(conf)
+        }};
+    }
+    Clients {
+        iam: client!(aws_sdk_iam),
+        sts: client!(aws_sdk_sts),
+        secrets: client!(aws_sdk_secretsmanager),
+        s3: client!(aws_sdk_s3),
+    }
 }

@@ -50,22 +50,20 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 /// (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        // IAM throttles per account; a few more patient retries beat a failed audit.
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        // SNS keeps these; the other clients get keywarden_aws::retry's policy.
+        .retry_config(keywarden_aws::retry::retry_config())
         .load()
         .await;
     let counter = ApiCallCounter::new();
-    let (iam, sts) = keywarden_aws::clients(&sdk, &counter);
+    let keywarden_aws::Clients { iam, sts, secrets, s3 } = keywarden_aws::clients(&sdk, &counter);
     let options = CollectorOptions {
         report_max_wait: Duration::from_secs(config.credential_report_max_wait_secs),
         ..CollectorOptions::default()
     };
     let directory = IamDirectory::new(iam.clone(), sts.clone(), counter.clone(), options);
-    // Secrets Manager honours its own AWS_ENDPOINT_URL_SECRETS_MANAGER, like every SDK client.
-    let secrets = aws_sdk_secretsmanager::config::Builder::from(&sdk).interceptor(counter.clone()).build();
     let rotator = IamRotator::new(
         iam,
-        aws_sdk_secretsmanager::Client::from_conf(secrets),
+        secrets,
         sts,
         config.secret_kms_key_id.clone(),
         config.role_arn.clone(),
@@ -75,10 +73,7 @@ pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotif
         let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
         SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns), topic.clone())
     });
-    let store = config.report_bucket.as_ref().map(|bucket| {
-        let s3 = aws_sdk_s3::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-        S3ReportStore::new(aws_sdk_s3::Client::from_conf(s3), bucket.clone())
-    });
+    let store = config.report_bucket.as_ref().map(|bucket| S3ReportStore::new(s3, bucket.clone()));
     app::App { config, directory, rotator, notifier, store }
 }
 
