@@ -14,12 +14,37 @@ use thiserror::Error;
 use crate::desired::DesiredState;
 use crate::rotation::RotationPolicy;
 
+/// A variable that cannot be used, and why. The message shows at most
+/// [`MAX_SHOWN_VALUE`] characters of the value: a pasted document must not flood the log.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("invalid configuration: {variable}={value:?}: {reason}")]
+#[error("invalid configuration: {variable}={}: {reason}", shown(.value))]
 pub struct ConfigError {
     pub variable: &'static str,
     pub value: String,
     pub reason: String,
+}
+
+/// Longest part of a bad value repeated in a [`ConfigError`]'s message, in characters.
+pub const MAX_SHOWN_VALUE: usize = 200;
+
+/// At most [`MAX_SHOWN_VALUE`] characters of `value`, marked when cut.
+fn cut(value: &str) -> String {
+    if value.chars().count() <= MAX_SHOWN_VALUE {
+        value.to_string()
+    } else {
+        let mut cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+fn shown(value: &str) -> String {
+    if value.chars().count() <= MAX_SHOWN_VALUE {
+        format!("{value:?}")
+    } else {
+        let cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
+        format!("{cut:?}… ({} characters)", value.chars().count())
+    }
 }
 
 /// What the function may do to credentials.
@@ -236,7 +261,7 @@ impl Config {
                         return Err(ConfigError {
                             variable: "EXEMPT_GROUPS",
                             value: raw.clone(),
-                            reason: format!("`{name}` is not a valid IAM group name"),
+                            reason: format!("`{}` is not a valid IAM group name", cut(name)),
                         });
                     }
                     groups.insert(name.to_string());
@@ -412,7 +437,8 @@ where
     let parsed: T = raw.parse().map_err(|_| ConfigError {
         variable,
         value: raw.clone(),
-        reason: "expected a whole number".into(),
+        // The range too: `-1` or `99999999999` is a number to whoever wrote it.
+        reason: format!("expected a whole number between {min} and {max}"),
     })?;
     if parsed < min || parsed > max {
         return Err(ConfigError { variable, value: raw, reason: format!("must be between {min} and {max}") });

@@ -16,15 +16,64 @@ use thiserror::Error;
 /// The user name AWS gives the root account's row.
 pub const ROOT_ACCOUNT_ROW: &str = "<root_account>";
 
+/// Why a credential report was rejected. Every variant names the place (line, column) so
+/// that whoever looks at the failed run can find it in the CSV.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CredentialReportError {
-    #[error("credential report is not valid UTF-8 CSV: {0}")]
+    /// The bytes are not CSV we can split into records: the text says where and why.
+    #[error("credential report is not valid CSV: {0}")]
     Csv(String),
     #[error("credential report has no column `{0}`")]
     MissingColumn(&'static str),
+    /// A column we read appears twice: which one AWS meant cannot be known.
+    #[error("credential report has column `{0}` twice")]
+    DuplicateColumn(&'static str),
+    /// `value` is cut to [`MAX_SHOWN_VALUE`] characters so a huge cell does not flood the log.
     #[error("credential report line {line}, column `{column}`: cannot read {value:?}")]
     BadCell { line: usize, column: &'static str, value: String },
+    /// Two rows for one user: a check would judge whichever came last, so neither is trusted.
+    #[error("credential report line {line}: user `{user}` appears again (first at line {first})")]
+    DuplicateUser { line: usize, first: usize, user: String },
 }
+
+/// Longest cell value repeated in an error, in characters.
+pub const MAX_SHOWN_VALUE: usize = 100;
+
+/// A cell's value as an error shows it: at most [`MAX_SHOWN_VALUE`] characters, marked when cut.
+fn shown(value: &str) -> String {
+    if value.chars().count() <= MAX_SHOWN_VALUE {
+        value.to_string()
+    } else {
+        let mut cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+fn bad_cell(line: usize, column: &'static str, value: &str) -> CredentialReportError {
+    CredentialReportError::BadCell { line, column, value: shown(value) }
+}
+
+/// Says what csv could not read in words that name the line, without csv's internal record
+/// numbering (which counts from 0 and skips nothing a user can see).
+fn csv_error(e: csv::Error) -> CredentialReportError {
+    let reason = match e.kind() {
+        csv::ErrorKind::Utf8 { pos: Some(pos), err } => format!(
+            "line {}, field {}: not UTF-8 (invalid byte after {} valid bytes)",
+            pos.line(),
+            err.field() + 1,
+            err.valid_up_to()
+        ),
+        csv::ErrorKind::UnequalLengths { pos: Some(pos), expected_len, len } => {
+            format!("line {}: {len} fields where the header has {expected_len}", pos.line())
+        }
+        _ => e.to_string(),
+    };
+    CredentialReportError::Csv(reason)
+}
+
+/// The UTF-8 byte-order mark a spreadsheet adds when it saves a CSV.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A time cell of the credential report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,10 +171,21 @@ const COLUMNS: [&str; 15] = [
 
 impl CredentialReport {
     /// Parses the report's CSV bytes (already base64-decoded by the SDK).
+    ///
+    /// A leading byte-order mark is skipped (csv does not), so a report saved by a
+    /// spreadsheet is not rejected as having "no column `user`".
     pub fn parse(csv_bytes: &[u8], generated_at: DateTime<Utc>) -> Result<Self, CredentialReportError> {
+        let csv_bytes = csv_bytes.strip_prefix(BOM).unwrap_or(csv_bytes);
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv_bytes);
-        let headers = reader.headers().map_err(|e| CredentialReportError::Csv(e.to_string()))?.clone();
-        let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
+        let headers = reader.headers().map_err(csv_error)?.clone();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(name) = COLUMNS.iter().find(|c| **c == h.trim()) {
+                if index.insert(name, i).is_some() {
+                    return Err(CredentialReportError::DuplicateColumn(name));
+                }
+            }
+        }
         let mut col = HashMap::new();
         for name in COLUMNS {
             let i = *index.get(name).ok_or(CredentialReportError::MissingColumn(name))?;
@@ -134,17 +194,23 @@ impl CredentialReport {
 
         let mut root = None;
         let mut users = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for (n, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| CredentialReportError::Csv(e.to_string()))?;
-            // Line 1 is the header.
-            let line = n + 2;
+            let record = record.map_err(csv_error)?;
+            // The line the record starts on, as an editor shows it (a quoted cell may span
+            // lines); the header is line 1.
+            let line = record.position().and_then(|p| usize::try_from(p.line()).ok()).unwrap_or(n + 2);
             let cell = |name: &'static str| -> &str { record.get(col[name]).unwrap_or("").trim() };
             let time = |name: &'static str| parse_time(cell(name), line, name);
             let flag = |name: &'static str| parse_bool(cell(name), line, name);
             let user = cell("user").to_string();
             if user.is_empty() {
-                return Err(CredentialReportError::BadCell { line, column: "user", value: String::new() });
+                return Err(bad_cell(line, "user", ""));
             }
+            if let Some(&first) = seen.get(&user) {
+                return Err(CredentialReportError::DuplicateUser { line, first, user: shown(&user) });
+            }
+            seen.insert(user.clone(), line);
             let password_enabled = match cell("password_enabled") {
                 "not_supported" => None,
                 v => Some(parse_bool(v, line, "password_enabled")?),
@@ -192,7 +258,7 @@ fn parse_bool(value: &str, line: usize, column: &'static str) -> Result<bool, Cr
     match value {
         "true" | "TRUE" | "True" => Ok(true),
         "false" | "FALSE" | "False" => Ok(false),
-        other => Err(CredentialReportError::BadCell { line, column, value: other.to_string() }),
+        other => Err(bad_cell(line, column, other)),
     }
 }
 
@@ -203,7 +269,7 @@ fn parse_time(value: &str, line: usize, column: &'static str) -> Result<ReportTi
         "not_supported" => Ok(ReportTime::NotSupported),
         other => DateTime::parse_from_rfc3339(other)
             .map(|t| ReportTime::At(t.with_timezone(&Utc)))
-            .map_err(|_| CredentialReportError::BadCell { line, column, value: other.to_string() }),
+            .map_err(|_| bad_cell(line, column, other)),
     }
 }
 

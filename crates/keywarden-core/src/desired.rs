@@ -21,7 +21,9 @@
 //! (`$.restricted.Admins[1]`): the person fixing a deployment needs the place, not a column.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -66,18 +68,109 @@ fn err(path: &str, reason: impl Into<String>) -> DesiredStateError {
     DesiredStateError { path: path.to_string(), reason: reason.into() }
 }
 
+/// Longest name repeated in an error, in characters: a pasted blob must not flood the log.
+const MAX_SHOWN_NAME: usize = 100;
+
+fn shown(name: &str) -> String {
+    if name.chars().count() <= MAX_SHOWN_NAME {
+        name.to_string()
+    } else {
+        let mut cut: String = name.chars().take(MAX_SHOWN_NAME).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// What a value is, for "expected X, found Y": the fix depends on what was written.
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn names(value: &serde_json::Value, path: &str) -> Result<BTreeSet<String>, DesiredStateError> {
-    let list = value.as_array().ok_or_else(|| err(path, "expected a list of names"))?;
-    let mut out = BTreeSet::new();
+    let list = value
+        .as_array()
+        .ok_or_else(|| err(path, format!("expected a list of names, found {}", kind(value))))?;
+    let mut first_at = BTreeMap::new();
     for (i, v) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
-        let name = v.as_str().ok_or_else(|| err(&p, "expected a string"))?;
+        let name = v.as_str().ok_or_else(|| err(&p, format!("expected a string, found {}", kind(v))))?;
         if !is_iam_name(name) {
-            return Err(err(&p, format!("`{name}` is not a valid IAM name")));
+            return Err(err(&p, format!("`{}` is not a valid IAM name", shown(name))));
         }
-        out.insert(name.to_string());
+        // A name listed twice is usually a copy-paste slip for another name; say so rather
+        // than guess which one was meant.
+        if let Some(first) = first_at.insert(name, i) {
+            return Err(err(&p, format!("`{name}` is listed twice (first at {path}[{first}])")));
+        }
     }
-    Ok(out)
+    Ok(first_at.into_keys().map(str::to_string).collect())
+}
+
+/// A JSON value read with duplicate object keys rejected. `serde_json::Value` keeps the last
+/// of two equal keys silently, so `{"restricted": {..}, "restricted": {}}` would drop a
+/// restriction without a word.
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{}`", shown(&key))));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
 }
 
 impl DesiredState {
@@ -89,13 +182,17 @@ impl DesiredState {
     /// Parses a document whose `required_for_all` defaults to `group` (the configured
     /// MFA-enforcing group, so renaming it does not leave the default requiring the old one).
     pub fn parse_with_default_group(text: &str, group: &str) -> Result<Self, DesiredStateError> {
-        let doc: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
-        let obj = doc.as_object().ok_or_else(|| err("$", "expected an object"))?;
+        let Strict(doc) = serde_json::from_str(text).map_err(|e| match e.classify() {
+            // Well-formed JSON that the reader refused: a duplicate key (with its line).
+            serde_json::error::Category::Data => err("$", e.to_string()),
+            _ => err("$", format!("not JSON: {e}")),
+        })?;
+        let obj =
+            doc.as_object().ok_or_else(|| err("$", format!("expected an object, found {}", kind(&doc))))?;
         for key in obj.keys() {
             if !["required_for_all", "restricted", "other_groups"].contains(&key.as_str()) {
                 return Err(err(
-                    &format!("$.{key}"),
+                    &format!("$.{}", shown(key)),
                     "unknown field; expected required_for_all, restricted or other_groups",
                 ));
             }
@@ -106,12 +203,13 @@ impl DesiredState {
         };
         let mut restricted = BTreeMap::new();
         if let Some(v) = obj.get("restricted") {
-            let groups =
-                v.as_object().ok_or_else(|| err("$.restricted", "expected an object of group: [users]"))?;
+            let groups = v.as_object().ok_or_else(|| {
+                err("$.restricted", format!("expected an object of group: [users], found {}", kind(v)))
+            })?;
             for (group, members) in groups {
-                let p = format!("$.restricted.{group}");
+                let p = format!("$.restricted.{}", shown(group));
                 if !is_iam_name(group) {
-                    return Err(err(&p, format!("`{group}` is not a valid IAM group name")));
+                    return Err(err(&p, format!("`{}` is not a valid IAM group name", shown(group))));
                 }
                 if required_for_all.contains(group) {
                     return Err(err(&p, "a group cannot be both required for all and restricted"));
@@ -124,7 +222,12 @@ impl DesiredState {
             Some(v) => match v.as_str() {
                 Some("ignore") => OtherGroups::Ignore,
                 Some("flag") => OtherGroups::Flag,
-                _ => return Err(err("$.other_groups", "expected \"ignore\" or \"flag\"")),
+                _ => {
+                    return Err(err(
+                        "$.other_groups",
+                        format!("expected \"ignore\" or \"flag\", found {}", shown(&v.to_string())),
+                    ))
+                }
             },
         };
         Ok(Self { required_for_all, restricted, other_groups })
