@@ -14,7 +14,7 @@ use crate::config::AuditPolicy;
 use crate::credential_report::{CredentialRow, KeySlot, ReportTime};
 use crate::desired::Drift;
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
-use crate::report::Finding;
+use crate::report::{Finding, SubjectUnknown};
 use crate::rotation::{RotationState, ROTATION_TAG};
 
 /// The user tag that exempts a user from checks: a check id, several separated by spaces
@@ -60,6 +60,27 @@ pub struct Evaluation {
     /// Things a human should know that are not read errors (e.g. an exemption tag that names
     /// no known check).
     pub warnings: Vec<String>,
+    /// Subjects a check that ran could not judge (a user newer than the credential report):
+    /// the check is `unknown`, not `pass`, and their earlier findings are not "resolved".
+    pub unknown_subjects: Vec<SubjectUnknown>,
+    /// Users inside keywarden's own grace period, with the record's (old, new) key ids.
+    /// Their `two_active_access_keys` finding stands until a live read shows that their two
+    /// active keys are exactly these two ([`apply_live`]).
+    pub grace_pairs: BTreeMap<String, (String, String)>,
+}
+
+impl Evaluation {
+    /// The live reads this evaluation needs: key ids for key findings, login profiles for
+    /// unused passwords, and the keys of users whose two active keys may be keywarden's own.
+    pub fn live_request(&self) -> LiveRequest {
+        let mut req = live_request(&self.findings);
+        for f in self.findings.iter().filter(|f| f.check == CheckId::TwoActiveAccessKeys) {
+            if let Some(user) = f.user.as_ref().filter(|u| self.grace_pairs.contains_key(*u)) {
+                req.access_keys_for.insert(user.clone());
+            }
+        }
+        req
+    }
 }
 
 /// Why a user is exempt from some checks.
@@ -166,12 +187,39 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
     if let Ok(report) = &inv.credential_report {
         for row in report.users.iter().filter(|r| scope.includes(&r.user)) {
             scanned.insert(&row.user);
-            let rotating = rotation_in_progress(inv, &row.user);
-            let evaluated_here = |c: CheckId| {
-                // Two active keys are the point of keywarden's own grace period.
-                !(c == CheckId::TwoActiveAccessKeys && rotating) && evaluated(c)
-            };
-            credential_checks(row, policy, now, &evaluated_here, &mut findings);
+            if let Some(pair) = grace_pair(inv, &row.user, policy, now) {
+                ev.grace_pairs.insert(row.user.clone(), pair);
+            }
+            credential_checks(row, policy, now, &evaluated, &mut findings);
+        }
+        // A user created after the report was generated has no row: their credentials were
+        // not judged, and saying nothing would read as a pass.
+        if let Ok(auth) = &inv.authorization {
+            let in_report: BTreeSet<&str> = report.users.iter().map(|r| r.user.as_str()).collect();
+            let credential_checks: Vec<CheckId> = CheckId::ALL
+                .into_iter()
+                .filter(|c| {
+                    let m = c.meta();
+                    m.scope == Scope::User && m.reads.contains(&DataSource::CredentialReport) && evaluated(*c)
+                })
+                .collect();
+            for user in auth.users.values().filter(|u| scope.includes(&u.name)) {
+                if in_report.contains(user.name.as_str()) {
+                    continue;
+                }
+                for check in &credential_checks {
+                    ev.unknown_subjects.push(SubjectUnknown {
+                        check: *check,
+                        user: Some(user.name.clone()),
+                        resource: user.arn.clone(),
+                        reason: format!(
+                            "{} is not in the credential report generated at {} (created since?)",
+                            user.name,
+                            report.generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                    });
+                }
+            }
         }
     }
     // User-level checks on group membership and attachments.
@@ -256,7 +304,7 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
 }
 
 /// One line for a check that could not judge some entities: the count and the first few.
-fn summarise_unknown(reasons: &[String]) -> String {
+pub(crate) fn summarise_unknown(reasons: &[String]) -> String {
     const SHOWN: usize = 3;
     match reasons {
         [one] => one.clone(),
@@ -274,14 +322,25 @@ fn summarise_unknown(reasons: &[String]) -> String {
     }
 }
 
-/// Whether keywarden's own rotation has both keys of the user active on purpose.
-fn rotation_in_progress(inv: &Inventory, user: &str) -> bool {
-    let Ok(auth) = &inv.authorization else { return false };
-    auth.users
-        .get(user)
-        .and_then(|u| u.tags.get(ROTATION_TAG))
-        .and_then(|v| RotationState::from_tag(v).ok())
-        .is_some_and(|s| matches!(s, RotationState::Grace { .. } | RotationState::Hold { .. }))
+/// The (old, new) key ids of keywarden's own rotation of `user`, while its grace period
+/// lasts: the one time keywarden means both keys to be active. A hold, a human hold or a
+/// record past its grace period is not muted: two active keys are then a fact worth saying.
+fn grace_pair(
+    inv: &Inventory,
+    user: &str,
+    policy: &AuditPolicy,
+    now: DateTime<Utc>,
+) -> Option<(String, String)> {
+    let auth = inv.authorization.as_ref().ok()?;
+    let state = auth.users.get(user)?.tags.get(ROTATION_TAG).and_then(|v| RotationState::from_tag(v).ok())?;
+    match state {
+        RotationState::Grace { old, new, at }
+            if now >= at && now < at + Duration::days(i64::from(policy.rotation_grace_days)) =>
+        {
+            Some((old, new))
+        }
+        _ => None,
+    }
 }
 
 /// Why a user must not be rotated, if they are exempt: the `keywarden:exempt` tag (live
@@ -588,8 +647,20 @@ pub fn live_request(findings: &[Finding]) -> LiveRequest {
 /// exists is dropped with a warning; a failed live read keeps the finding as it was.
 pub fn apply_live(ev: &mut Evaluation, live: &LiveDetails) {
     let mut warnings = Vec::new();
+    let grace_pairs = &ev.grace_pairs;
     ev.findings.retain_mut(|f| {
         let Some(user) = f.user.clone() else { return true };
+        if f.check == CheckId::TwoActiveAccessKeys {
+            // Muted only when IAM shows the record's two keys and nothing else active.
+            if let (Some((old, new)), Some(Ok(keys))) = (grace_pairs.get(&user), live.access_keys.get(&user))
+            {
+                let active: BTreeSet<&str> =
+                    keys.iter().filter(|k| k.active).map(|k| k.access_key_id.as_str()).collect();
+                if active == BTreeSet::from([old.as_str(), new.as_str()]) {
+                    return false;
+                }
+            }
+        }
         if let (Some(slot), Some(created)) = (f.key_slot, f.key_created) {
             if let Some(Ok(keys)) = live.access_keys.get(&user) {
                 let matching: Vec<_> =

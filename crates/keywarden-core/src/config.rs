@@ -116,6 +116,9 @@ pub struct AuditPolicy {
     pub desired: Option<DesiredState>,
     /// The MFA-enforcing self-service group, whose policy must be the canonical one.
     pub mfa_group: String,
+    /// keywarden's own grace period (`GRACE_DAYS`): two active keys are expected only inside
+    /// it, so `two_active_access_keys` is muted for that long and no longer.
+    pub rotation_grace_days: u32,
 }
 
 impl Default for AuditPolicy {
@@ -133,6 +136,7 @@ impl Default for AuditPolicy {
             exempt_groups: BTreeSet::new(),
             desired: None,
             mfa_group: crate::desired::DEFAULT_REQUIRED_GROUP.to_string(),
+            rotation_grace_days: 7,
         }
     }
 }
@@ -398,6 +402,7 @@ impl Config {
                 exempt_groups,
                 desired,
                 mfa_group,
+                rotation_grace_days: grace_days,
             },
             rotation_mode,
             topic_arn,

@@ -35,6 +35,16 @@ pub struct Finding {
     pub exemption: Option<String>,
 }
 
+/// One subject (a user, or a resource) that a check which ran could not judge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectUnknown {
+    pub check: CheckId,
+    pub user: Option<String>,
+    /// The user's ARN, or the resource, as in [`Finding::resource`].
+    pub resource: String,
+    pub reason: String,
+}
+
 /// What the run did, in the order a reader asks: which run, about what, how bad.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -54,6 +64,9 @@ pub struct Report {
     pub findings_omitted: usize,
     pub errors: Vec<ReadFailure>,
     pub warnings: Vec<String>,
+    /// Subjects of checks that ran but could not judge them; each makes its check `unknown`.
+    #[serde(default)]
+    pub unknown: Vec<SubjectUnknown>,
     /// Rotation steps planned or taken in this run (empty when rotation did not run).
     #[serde(default)]
     pub actions: Vec<Action>,
@@ -89,12 +102,18 @@ pub struct Changes {
     pub resolved: Vec<Finding>,
     /// Open findings present in both runs.
     pub ongoing: usize,
+    /// Ids of findings present in one run only, about a subject the other run did not judge
+    /// (its check was unknown or skipped, or that user was): neither new nor resolved.
+    #[serde(default)]
+    pub unverified: Vec<String>,
 }
 
 impl Changes {
-    /// Compares open findings by [`Finding::id`]. A previous report that left findings out
-    /// (size cap) cannot prove a finding new, so such a comparison only counts resolved ones
-    /// among those it listed.
+    /// Compares open findings by [`Finding::id`]. A finding is new only if the previous run
+    /// judged its check for that subject, and resolved only if this run did: a check that
+    /// could not run (a denied credential report, say) proves nothing either way. A report
+    /// that left findings out (size cap) cannot prove the other side's findings new or
+    /// resolved.
     pub fn between(previous: &Report, current: &Report) -> Self {
         use std::collections::BTreeSet;
         let open = |r: &Report| -> BTreeSet<String> {
@@ -102,23 +121,61 @@ impl Changes {
         };
         let before = open(previous);
         let now = open(current);
-        let new = if previous.findings_omitted > 0 {
-            Vec::new()
-        } else {
-            now.difference(&before).cloned().collect()
-        };
-        let resolved = if current.findings_omitted > 0 {
-            Vec::new()
-        } else {
-            previous.findings.iter().filter(|f| !f.exempted && !now.contains(&f.id())).cloned().collect()
-        };
+        let mut unverified = BTreeSet::new();
+        let mut new = Vec::new();
+        for f in current.findings.iter().filter(|f| !f.exempted && !before.contains(&f.id())) {
+            if previous.findings_omitted == 0 && previous.judged(f) {
+                new.push(f.id());
+            } else if previous.findings_omitted == 0 {
+                unverified.insert(f.id());
+            }
+        }
+        new.sort();
+        new.dedup();
+        let mut resolved = Vec::new();
+        if current.findings_omitted == 0 {
+            for f in previous.findings.iter().filter(|f| !f.exempted && !now.contains(&f.id())) {
+                if current.judged(f) {
+                    resolved.push(f.clone());
+                } else {
+                    unverified.insert(f.id());
+                }
+            }
+        }
         Changes {
             previous_run_id: previous.run_id.clone(),
             previous_generated_at: previous.generated_at,
             ongoing: now.intersection(&before).count(),
             new,
             resolved,
+            unverified: unverified.into_iter().collect(),
         }
+    }
+}
+
+impl Report {
+    /// Whether this run judged `finding`'s check for its subject, so that the finding's
+    /// absence (or presence) here means something: the check ran (`pass` or `fail`), the
+    /// subject is not among [`Report::unknown`], and no finding of this run about the same
+    /// key slot lacks the key id that would tell the two apart (a live read failed).
+    fn judged(&self, finding: &Finding) -> bool {
+        let ran = self
+            .summary
+            .checks
+            .get(&finding.check)
+            .is_some_and(|c| matches!(c.status.as_str(), "pass" | "fail"));
+        let subject_unknown = self.unknown.iter().any(|u| {
+            u.check == finding.check
+                && (u.resource == finding.resource || (u.user.is_some() && u.user == finding.user))
+        });
+        let ambiguous = finding.key_slot.is_some()
+            && self.findings.iter().any(|f| {
+                f.check == finding.check
+                    && f.resource == finding.resource
+                    && f.key_slot == finding.key_slot
+                    && (f.access_key_id.is_none() || finding.access_key_id.is_none())
+            });
+        ran && !subject_unknown && !ambiguous
     }
 }
 
@@ -208,7 +265,17 @@ impl Report {
             .map(|(check, status)| {
                 let findings = by_check.get(check).copied().unwrap_or(0);
                 let exempted = evaluation.findings.iter().filter(|f| f.exempted && f.check == *check).count();
+                let unknown: Vec<String> = evaluation
+                    .unknown_subjects
+                    .iter()
+                    .filter(|u| u.check == *check)
+                    .map(|u| u.reason.clone())
+                    .collect();
                 let (status, reason) = match status {
+                    // Some subjects were not judged: not a pass, even with findings for the rest.
+                    CheckStatus::Evaluated if !unknown.is_empty() => {
+                        ("unknown", Some(crate::checks::summarise_unknown(&unknown)))
+                    }
                     CheckStatus::Evaluated if findings > 0 => ("fail", None),
                     CheckStatus::Evaluated => ("pass", None),
                     CheckStatus::Unknown(r) => ("unknown", Some(r.clone())),
@@ -241,6 +308,7 @@ impl Report {
             findings_omitted: 0,
             errors,
             warnings: evaluation.warnings,
+            unknown: evaluation.unknown_subjects,
             actions: Vec::new(),
             changes: None,
             archive: None,

@@ -1881,3 +1881,104 @@ fn inactive_key_finding_gets_the_id_of_the_inactive_live_key() {
     assert_eq!(f.access_key_id.as_deref(), Some("AKIADORMANT"));
     assert!(ev.warnings.is_empty(), "{:?}", ev.warnings);
 }
+
+// ---------------------------------------------------------------------------------------------
+// two_active_access_keys during keywarden's own rotation
+// ---------------------------------------------------------------------------------------------
+
+/// robot mid-rotation: two active keys in the report, a rotation record with these ids.
+fn rotating(record: &str) -> Inventory {
+    let mut inv = inventory(vec![with(api_user("robot"), |r| {
+        r.keys[0] = active_key(1, days_ago(92), at(days_ago(1)));
+        r.keys[1] = active_key(2, days_ago(2), at(days_ago(1)));
+    })]);
+    user_mut(&mut inv, "robot")
+        .tags
+        .insert(keywarden_core::rotation::ROTATION_TAG.to_string(), record.to_string());
+    inv
+}
+
+fn grace_record(old: &str, new: &str, days_ago_started: i64) -> String {
+    keywarden_core::rotation::RotationState::Grace {
+        old: old.into(),
+        new: new.into(),
+        at: days_ago(days_ago_started),
+    }
+    .to_tag()
+}
+
+fn live_keys(keys: Vec<AccessKeyMeta>) -> LiveDetails {
+    LiveDetails {
+        access_keys: BTreeMap::from([("robot".to_string(), Ok(keys))]),
+        login_profiles: BTreeMap::new(),
+    }
+}
+
+fn two_active_after_live(inv: &Inventory, live: &LiveDetails) -> usize {
+    let mut ev = run(inv);
+    assert!(ev.live_request().access_keys_for.contains("robot") || ev.grace_pairs.is_empty());
+    apply_live(&mut ev, live);
+    of(&ev, CheckId::TwoActiveAccessKeys).len()
+}
+
+#[test]
+fn two_active_keys_are_muted_only_for_the_records_own_keys_inside_the_grace_period() {
+    let keys = || {
+        live_keys(vec![
+            live_key("AKIAOLD0000000000001", days_ago(92), true),
+            live_key("AKIANEW0000000000002", days_ago(2), true),
+        ])
+    };
+    // The record names exactly the two active keys, 2 days into a 7-day grace: muted.
+    assert_eq!(
+        two_active_after_live(
+            &rotating(&grace_record("AKIAOLD0000000000001", "AKIANEW0000000000002", 2)),
+            &keys()
+        ),
+        0
+    );
+    // The record names another key: the second active key is not keywarden's.
+    assert_eq!(
+        two_active_after_live(
+            &rotating(&grace_record("AKIAOLD0000000000001", "AKIAOTHER00000000003", 2)),
+            &keys()
+        ),
+        1
+    );
+    // The grace period ended 3 days ago: two keys are no longer expected.
+    assert_eq!(
+        two_active_after_live(
+            &rotating(&grace_record("AKIAOLD0000000000001", "AKIANEW0000000000002", 10)),
+            &keys()
+        ),
+        1
+    );
+    // A hold has no end of its own: not muted here (a rotation run says it as a held key).
+    let hold = keywarden_core::rotation::RotationState::Hold {
+        old: "AKIAOLD0000000000001".into(),
+        new: "AKIANEW0000000000002".into(),
+        at: days_ago(2),
+    }
+    .to_tag();
+    assert_eq!(two_active_after_live(&rotating(&hold), &keys()), 1);
+}
+
+#[test]
+fn two_active_keys_stand_when_the_live_read_failed_or_was_not_made() {
+    let inv = rotating(&grace_record("AKIAOLD0000000000001", "AKIANEW0000000000002", 2));
+    let ev = run(&inv);
+    assert_eq!(ev.live_request().access_keys_for, BTreeSet::from(["robot".to_string()]));
+    // No live read at all: the finding stands.
+    assert_eq!(of(&ev, CheckId::TwoActiveAccessKeys).len(), 1);
+    let failed = LiveDetails {
+        access_keys: BTreeMap::from([("robot".to_string(), Err(failure("iam:ListAccessKeys")))]),
+        login_profiles: BTreeMap::new(),
+    };
+    assert_eq!(two_active_after_live(&inv, &failed), 1);
+    // A third key, or the record's key inactive and another active, is not the record's pair.
+    let other = live_keys(vec![
+        live_key("AKIAOLD0000000000001", days_ago(92), false),
+        live_key("AKIAXXX0000000000004", days_ago(2), true),
+    ]);
+    assert_eq!(two_active_after_live(&inv, &other), 1);
+}

@@ -475,3 +475,108 @@ fn cap_below_the_summary_drops_every_finding_and_says_so() {
     assert_eq!(back.findings_omitted, 160);
     assert_eq!(back.summary.findings, 160);
 }
+
+// ---------------------------------------------------------------------------------------------
+// "Resolved since the last run" only for what this run judged
+// ---------------------------------------------------------------------------------------------
+
+fn ids(findings: &[Finding]) -> BTreeSet<String> {
+    findings.iter().map(Finding::id).collect()
+}
+
+#[test]
+fn a_denied_credential_report_resolves_nothing_and_the_next_run_finds_nothing_new() {
+    let day1 = build(evaluate_now(&inventory()));
+    let mfa: BTreeSet<String> =
+        day1.findings.iter().filter(|f| f.check == CheckId::ConsoleUserWithoutMfa).map(Finding::id).collect();
+    assert_eq!(mfa.len(), 2, "alice and bob lack MFA on day 1");
+
+    let mut denied = inventory();
+    denied.credential_report = Err(ReadFailure::new(
+        "iam:GetCredentialReport",
+        Some("AccessDenied".into()),
+        "not authorized to perform iam:GetCredentialReport",
+    ));
+    let day2 = build(evaluate_now(&denied));
+    let changes = keywarden_core::report::Changes::between(&day1, &day2);
+    let resolved = ids(&changes.resolved);
+    assert!(resolved.is_disjoint(&mfa), "a check that could not run resolved {resolved:?}");
+    assert!(
+        mfa.iter().all(|id| changes.unverified.contains(id)),
+        "the MFA findings are unverified, not resolved: {:?}",
+        changes.unverified
+    );
+    // The account-level finding was judged on day 2 too (root MFA still missing): ongoing.
+    assert!(changes.ongoing >= 1);
+
+    // Day 3 reads the report again: the MFA findings are back, and they are not "new".
+    let day3 = build(evaluate_now(&inventory()));
+    let changes = keywarden_core::report::Changes::between(&day2, &day3);
+    assert!(changes.new.iter().all(|id| !mfa.contains(id)), "new: {:?}", changes.new);
+    assert!(mfa.iter().all(|id| changes.unverified.contains(id)), "{:?}", changes.unverified);
+    assert!(changes.resolved.is_empty(), "{:?}", changes.resolved);
+}
+
+#[test]
+fn a_finding_gone_from_a_run_that_judged_it_is_resolved() {
+    let day1 = build(evaluate_now(&inventory()));
+    let mut fixed = inventory();
+    if let Ok(report) = fixed.credential_report.as_mut() {
+        report.users[0].mfa_active = true; // alice enabled MFA
+    }
+    let day2 = build(evaluate_now(&fixed));
+    let changes = keywarden_core::report::Changes::between(&day1, &day2);
+    let resolved: Vec<(CheckId, Option<&str>)> =
+        changes.resolved.iter().map(|f| (f.check, f.user.as_deref())).collect();
+    assert_eq!(resolved, [(CheckId::ConsoleUserWithoutMfa, Some("alice"))]);
+    assert!(changes.unverified.is_empty(), "{:?}", changes.unverified);
+}
+
+#[test]
+fn a_key_finding_whose_key_id_could_not_be_read_is_neither_resolved_nor_new() {
+    let mut day1 = build(evaluate_now(&inventory()));
+    for f in day1.findings.iter_mut().filter(|f| f.key_slot.is_some()) {
+        f.access_key_id = Some(format!("AKIA{}", f.user.as_deref().unwrap_or_default().to_uppercase()));
+    }
+    // Day 2: the live ListAccessKeys failed, so the same findings carry only their slot.
+    let day2 = build(evaluate_now(&inventory()));
+    let changes = keywarden_core::report::Changes::between(&day1, &day2);
+    assert!(
+        changes.resolved.iter().all(|f| f.key_slot.is_none()),
+        "a key finding without its id on day 2 is not proof of resolution: {:?}",
+        changes.resolved
+    );
+    assert!(changes.resolved.is_empty() && changes.new.is_empty(), "{changes:?}");
+}
+
+#[test]
+fn a_user_newer_than_the_credential_report_is_unknown_for_each_credential_check() {
+    let mut inv = inventory();
+    if let Ok(auth) = inv.authorization.as_mut() {
+        let mut erin = auth.users["carol"].clone();
+        erin.name = "erin".into();
+        erin.arn = arn("erin");
+        auth.users.insert("erin".into(), erin);
+    }
+    let report = build(evaluate_now(&inv));
+    let unknown: BTreeSet<CheckId> =
+        report.unknown.iter().filter(|u| u.user.as_deref() == Some("erin")).map(|u| u.check).collect();
+    let credential_checks: BTreeSet<CheckId> = CheckId::ALL
+        .into_iter()
+        .filter(|c| {
+            c.meta().reads.contains(&DataSource::CredentialReport)
+                && c.meta().scope == keywarden_core::catalogue::Scope::User
+                && !c.meta().reads.contains(&DataSource::LiveKeys)
+        })
+        .collect();
+    assert_eq!(unknown, credential_checks, "erin is unknown for exactly the credential checks");
+    assert!(report.unknown.iter().all(|u| u.reason.contains("not in the credential report")));
+    for check in &credential_checks {
+        let c = &report.summary.checks[check];
+        assert_eq!(c.status, "unknown", "{check} cannot pass while erin was not judged");
+        assert!(c.reason.as_deref().is_some_and(|r| r.contains("erin")), "{check}: {:?}", c.reason);
+    }
+    // Checks that read only the authorization details judged erin, and pass for her.
+    assert_eq!(report.summary.checks[&CheckId::UserInNoGroup].status, "pass");
+    assert_eq!(report.summary.users_scanned, 4);
+}

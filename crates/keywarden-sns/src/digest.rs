@@ -106,6 +106,13 @@ pub fn email_text(report: &Report) -> String {
                 c.resolved.len(),
                 c.ongoing
             );
+            if !c.unverified.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {} not compared: their check could not run in one of the two runs",
+                    c.unverified.len()
+                );
+            }
         }
         None if archive.is_some() => {
             let _ = writeln!(

@@ -94,6 +94,7 @@ fn fixed_report() -> Report {
         new: vec![report.findings[2].id()],
         resolved: vec![resolved],
         ongoing: 4,
+        unverified: vec![],
     });
     report.actions = vec![Action {
         user: "ci-deployer".into(),
