@@ -700,3 +700,105 @@ async fn archive_tells_new_and_resolved_between_runs() {
     let delivered: Vec<Delivered> = d1.iter().chain(&d2).cloned().collect();
     rig.finish(&watch, &delivered, archived).await;
 }
+
+/// A denied credential report proves nothing about the findings it feeds: the run after a
+/// normal one lists none of them as resolved (they are `unverified`), its email does not
+/// either, and when the report is readable again the next run does not call them new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_credential_report_resolves_nothing() {
+    use keywarden_e2e::proxy::{Intercept, Proxy};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let rig = Rig::start().await;
+    scenario::violations(&rig.moto, &rig.aws).await;
+    sdk("CreateBucket", rig.s3.create_bucket().bucket(BUCKET).send()).await;
+    let all = rig.queue("all-alerts", None).await;
+    let deny = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let deny = deny.clone();
+        Proxy::start(rig.moto.port(), move |req| {
+            let op = req.operation();
+            if deny.load(Ordering::SeqCst)
+                && (op == "GetCredentialReport" || op == "GenerateCredentialReport")
+            {
+                Intercept::ServiceError {
+                    status: 403,
+                    code: "AccessDenied".into(),
+                    message: format!("User is not authorized to perform: iam:{op}"),
+                }
+            } else {
+                Intercept::Forward
+            }
+        })
+    };
+    let mut env = rig.env(&[("REPORT_BUCKET", BUCKET)]);
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.endpoint());
+    let watch = Watch::start(&env);
+    let invoke = |what: &str| {
+        let inv = watch.invoke(Path::new(SCHEDULED));
+        assert!(inv.success, "{what} failed:\n{}\n{}", inv.output(), watch.log_tail());
+        let report = inv.json();
+        assert_summary_consistent(&report);
+        report
+    };
+
+    let run1 = rig.report(&watch, watch.invoke(Path::new(SCHEDULED)), "run 1");
+    // The findings that come from the credential report (every one with a key slot, and the
+    // MFA ones).
+    let from_report: BTreeSet<String> = findings(&run1)
+        .iter()
+        .filter(|f| f["exempted"] == false)
+        .filter(|f| {
+            f["key_slot"].is_u64()
+                || matches!(f["check"].as_str(), Some("console_user_without_mfa" | "user_without_mfa"))
+        })
+        .map(finding_id)
+        .collect();
+    assert!(from_report.len() >= 3, "the scenario has credential findings: {from_report:?}");
+    rig.expect(&all, 1, "the digest of run 1").await;
+
+    deny.store(true, Ordering::SeqCst);
+    let run2 = invoke("run 2 (credential report denied)");
+    deny.store(false, Ordering::SeqCst);
+    let errors = run2["errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        // (The proxy answers in JSON, which IAM's XML parser reads as a code-less error.)
+        errors.iter().any(|e| e["operation"].as_str().is_some_and(|o| o.contains("CredentialReport"))),
+        "run 2 says the report was denied: {errors:#?}"
+    );
+    assert_eq!(run2["summary"]["checks"]["console_user_without_mfa"]["status"], "unknown");
+    let changes = &run2["changes"];
+    let resolved: BTreeSet<String> =
+        changes["resolved"].as_array().map(|r| r.iter().map(finding_id).collect()).unwrap_or_default();
+    assert!(resolved.is_disjoint(&from_report), "resolved by a check that never ran: {changes:#}");
+    let unverified: BTreeSet<String> = changes["unverified"]
+        .as_array()
+        .map(|u| u.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    assert!(from_report.is_subset(&unverified), "unverified {unverified:?} lacks some of {from_report:?}");
+    let d2 = rig.expect(&all, 1, "the digest of run 2").await;
+    let email2 = email_of(&rig.moto, d2[0].message_id());
+    assert!(!email2.contains("RESOLVED SINCE THE LAST RUN"), "nothing is resolved:\n{email2}");
+    assert!(email2.contains("not compared"), "the email says what was not compared:\n{email2}");
+
+    let run3 = rig.report(&watch, watch.invoke(Path::new(SCHEDULED)), "run 3");
+    let new: BTreeSet<String> = run3["changes"]["new"]
+        .as_array()
+        .map(|n| n.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    assert!(new.is_disjoint(&from_report), "back after a blind run is not new: {:#}", run3["changes"]);
+    assert_eq!(run3["changes"]["resolved"], json!([]), "{:#}", run3["changes"]);
+    rig.expect(&all, 1, "the digest of run 3").await;
+}
+
+/// [`keywarden_core::report::Finding::id`] of a finding in a report's JSON.
+fn finding_id(f: &Value) -> String {
+    let (check, resource) =
+        (f["check"].as_str().unwrap_or_default(), f["resource"].as_str().unwrap_or_default());
+    match (f["access_key_id"].as_str(), f["key_slot"].as_u64()) {
+        (Some(key), _) => format!("{check}:{resource}:{key}"),
+        (None, Some(slot)) => format!("{check}:{resource}:slot{slot}"),
+        (None, None) => format!("{check}:{resource}"),
+    }
+}
