@@ -19,6 +19,8 @@ pub mod desired;
 #[cfg(feature = "mock")]
 pub mod failure;
 #[cfg(feature = "mock")]
+pub mod fuzzing;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
 pub mod policy;
