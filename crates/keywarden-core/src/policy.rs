@@ -929,11 +929,196 @@ fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
     }
 }
 
+/// Operators whose result is the negation of a positive form: IAM documents that each of
+/// them matches a request that lacks the key ("If the key that you specify in a policy
+/// condition is not present in the request context, the values do not match" holds for the
+/// positive form; the negated one is then true).
+fn negated_operator(base: &str) -> bool {
+    matches!(
+        base,
+        "StringNotEquals"
+            | "StringNotEqualsIgnoreCase"
+            | "StringNotLike"
+            | "ArnNotEquals"
+            | "ArnNotLike"
+            | "NumericNotEquals"
+            | "DateNotEquals"
+            | "NotIpAddress"
+    )
+}
+
+/// A decimal number as IAM's Numeric operators read it (`[+-]digits[.digits]`), compared
+/// exactly: `f64` would call 9007199254740993 and 9007199254740992 equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    /// Integer digits without leading zeros (`""` for zero).
+    int: String,
+    /// Fraction digits without trailing zeros.
+    frac: String,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let t = text.trim();
+        let (negative, digits) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+            return None;
+        }
+        let int = int.trim_start_matches('0').to_string();
+        let frac = frac.trim_end_matches('0').to_string();
+        let negative = negative && !(int.is_empty() && frac.is_empty());
+        Some(Decimal { negative, int, frac })
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let magnitude = self
+            .int
+            .len()
+            .cmp(&other.int.len())
+            .then_with(|| self.int.cmp(&other.int))
+            .then_with(|| self.frac.cmp(&other.frac));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (false, true) => std::cmp::Ordering::Greater,
+            (true, false) => std::cmp::Ordering::Less,
+        }
+    }
+}
+
+/// A Date operator value: epoch seconds, or the W3C profile of ISO 8601 that AWS documents
+/// for policies (`2020-01-01`, `2020-01-01T00:00Z`, `2020-01-01T00:00:00Z`, with fractional
+/// seconds or a `+hh:mm` offset). A date-time without a zone is read as UTC.
+fn parse_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let t = text.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|n| n.and_utc());
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M%:z") {
+        return Some(d.with_timezone(&Utc));
+    }
+    let naive = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')).unwrap_or(t);
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(naive, f).ok())
+        .map(|n| n.and_utc())
+}
+
+/// An `IpAddress` operand: an IPv4 or IPv6 network in CIDR notation, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpNet {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+impl IpNet {
+    fn parse(text: &str) -> Option<IpNet> {
+        let t = text.trim();
+        let (addr, prefix) = match t.split_once('/') {
+            Some((a, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                (a, Some(p.parse::<u8>().ok()?))
+            }
+            Some(_) => return None,
+            None => (t, None),
+        };
+        match addr.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) => {
+                let p = prefix.unwrap_or(32);
+                (p <= 32).then_some(IpNet::V4(u32::from(a), p))
+            }
+            std::net::IpAddr::V6(a) => {
+                let p = prefix.unwrap_or(128);
+                (p <= 128).then_some(IpNet::V6(u128::from(a), p))
+            }
+        }
+    }
+
+    /// Whether `addr` (an address, as the request carries it) lies in this network. IPv4 and
+    /// IPv6 are separate: an IPv4 network does not contain an IPv4-mapped IPv6 address.
+    fn contains(&self, addr: std::net::IpAddr) -> bool {
+        match (self, addr) {
+            (IpNet::V4(net, p), std::net::IpAddr::V4(a)) => {
+                let mask = if *p == 0 { 0 } else { u32::MAX << (32 - u32::from(*p)) };
+                (u32::from(a) & mask) == (net & mask)
+            }
+            (IpNet::V6(net, p), std::net::IpAddr::V6(a)) => {
+                let mask = if *p == 0 { 0 } else { u128::MAX << (128 - u32::from(*p)) };
+                (u128::from(a) & mask) == (net & mask)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// For the typed operators (Numeric, Date, IP), whether each context value matches any
+/// condition value in the operator's positive form. `None` when a value on either side does
+/// not parse as the operator's type: IAM then treats the condition as not matching.
+fn typed_matches(base: &str, context: &[String], values: &[String]) -> Option<Vec<bool>> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let holds = |o: std::cmp::Ordering| -> bool {
+        let suffix = base.trim_start_matches("Numeric").trim_start_matches("Date");
+        match suffix {
+            "Equals" | "NotEquals" => o == Equal,
+            "LessThan" => o == Less,
+            "LessThanEquals" => o != Greater,
+            "GreaterThan" => o == Greater,
+            "GreaterThanEquals" => o != Less,
+            _ => false,
+        }
+    };
+    if base.starts_with("Numeric") {
+        let cond: Vec<Decimal> = values.iter().map(|v| Decimal::parse(v)).collect::<Option<_>>()?;
+        let ctx: Vec<Decimal> = context.iter().map(|v| Decimal::parse(v)).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|x| cond.iter().any(|c| holds(x.cmp(c)))).collect())
+    } else if base.starts_with("Date") {
+        let cond: Vec<_> = values.iter().map(|v| parse_date(v)).collect::<Option<_>>()?;
+        let ctx: Vec<_> = context.iter().map(|v| parse_date(v)).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|x| cond.iter().any(|c| holds(x.cmp(c)))).collect())
+    } else {
+        let cond: Vec<IpNet> = values.iter().map(|v| IpNet::parse(v)).collect::<Option<_>>()?;
+        let ctx: Vec<std::net::IpAddr> =
+            context.iter().map(|v| v.trim().parse().ok()).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|a| cond.iter().any(|n| n.contains(*a))).collect())
+    }
+}
+
+/// Evaluates one condition test against the request, as IAM documents it:
+///
+/// * a key the request lacks (or carries as an empty set): `...IfExists` matches, negated
+///   operators match, `ForAllValues:` matches (the empty set is a subset of anything),
+///   `ForAnyValue:` does not, and every other operator does not;
+/// * without a set qualifier, a multi-valued key matches a positive operator when any of
+///   its values matches any condition value, and a negated one when none does;
+/// * `ForAnyValue:` matches when at least one request value passes the single-value test,
+///   `ForAllValues:` when every one does (for a negated operator, the single-value test is
+///   "matches none of the condition values");
+/// * a Numeric, Date or IP value that does not parse, on either side, makes the condition
+///   not match, whatever the operator.
 fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
     let (qualifier, base, if_exists) = split_operator(&c.operator);
-    if qualifier.is_some() {
-        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
-    }
     let actual = match req.context_values(&c.key) {
         Context::Values(v) => Some(v),
         Context::Absent => None,
@@ -945,74 +1130,96 @@ fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
         }
     };
     if base == "Null" {
+        if qualifier.is_some() {
+            return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
+        }
         // Null: "true" means the key must be absent, "false" that it must be present.
-        let absent = actual.is_none();
+        let absent = actual.is_none_or(<[String]>::is_empty);
         return Tri::or_any(c.values.iter().map(|v| match v.to_ascii_lowercase().as_str() {
             "true" => Tri::from_bool(absent),
             "false" => Tri::from_bool(!absent),
             other => Tri::Unknown(format!("Null condition on {} has a non-boolean value {other:?}", c.key)),
         }));
     }
-    // Negated operators match when the key is absent; IAM documents this for the string
-    // and ARN forms, and the numeric, date and IP forms follow the same rule.
-    let negated = matches!(
-        base,
-        "StringNotEquals"
-            | "StringNotEqualsIgnoreCase"
-            | "StringNotLike"
-            | "ArnNotEquals"
-            | "ArnNotLike"
-            | "NumericNotEquals"
-            | "DateNotEquals"
-            | "NotIpAddress"
-    );
-    let Some(actual) = actual else {
-        // Absent key: IfExists matches; negated operators match; the rest do not. This holds
-        // for every operator, so even one we cannot compare values for is decided here
-        // (`NumericLessThan aws:MultiFactorAuthAge` without MFA, say).
-        return Tri::from_bool(if_exists || negated);
-    };
-    let supported = matches!(
-        base,
-        "Bool"
-            | "StringEquals"
-            | "StringNotEquals"
-            | "StringLike"
-            | "StringNotLike"
-            | "ArnEquals"
-            | "ArnLike"
-            | "ArnNotEquals"
-            | "ArnNotLike"
-    );
-    if !supported {
-        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
-    }
-    // Does one context value match one condition value (positive form)?
-    let one = |value: &str, cond: &str| -> Tri {
-        match base {
-            "Bool" => Tri::from_bool(value.eq_ignore_ascii_case(cond)),
-            "StringEquals" | "StringNotEquals" => match tokenize(cond, req, substitute, false) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
-            "StringLike" | "StringNotLike" => match tokenize(cond, req, substitute, true) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
-            // ArnEquals and ArnLike behave the same in IAM: per-part wildcard match.
-            _ => match tokenize(cond, req, substitute, true) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, true)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
+    let negated = negated_operator(base);
+    let actual = match actual {
+        Some(v) if !v.is_empty() => v,
+        // Absent key: decided here for every operator, even one we cannot compare values
+        // for (`BinaryEquals`), as IAM does not look at the values then.
+        _ => {
+            return Tri::from_bool(match qualifier {
+                Some("ForAllValues") => true,
+                Some(_) => if_exists,
+                None => if_exists || negated,
+            })
         }
     };
-    let any = Tri::or_any(
-        actual.iter().flat_map(|v| c.values.iter().map(move |cv| (v, cv))).map(|(v, cv)| one(v, cv)),
-    );
-    if negated {
-        any.not()
-    } else {
-        any
+    // Does each context value match any condition value (positive form)?
+    let per_value: Vec<Tri> = match base {
+        "NumericEquals"
+        | "NumericNotEquals"
+        | "NumericLessThan"
+        | "NumericLessThanEquals"
+        | "NumericGreaterThan"
+        | "NumericGreaterThanEquals"
+        | "DateEquals"
+        | "DateNotEquals"
+        | "DateLessThan"
+        | "DateLessThanEquals"
+        | "DateGreaterThan"
+        | "DateGreaterThanEquals"
+        | "IpAddress"
+        | "NotIpAddress" => match typed_matches(base, actual, &c.values) {
+            Some(v) => v.into_iter().map(Tri::from_bool).collect(),
+            None => return Tri::No,
+        },
+        "Bool"
+        | "StringEquals"
+        | "StringNotEquals"
+        | "StringEqualsIgnoreCase"
+        | "StringNotEqualsIgnoreCase"
+        | "StringLike"
+        | "StringNotLike"
+        | "ArnEquals"
+        | "ArnLike"
+        | "ArnNotEquals"
+        | "ArnNotLike" => {
+            // (wildcards, case-insensitive, ARN-aware)
+            let (wildcards, ci, arn) = match base {
+                "Bool" => (false, true, false),
+                "StringEquals" | "StringNotEquals" => (false, false, false),
+                "StringEqualsIgnoreCase" | "StringNotEqualsIgnoreCase" => (false, true, false),
+                "StringLike" | "StringNotLike" => (true, false, false),
+                // ArnEquals and ArnLike behave the same in IAM: per-part wildcard match.
+                _ => (true, false, true),
+            };
+            let mut patterns = Vec::with_capacity(c.values.len());
+            for cv in &c.values {
+                let cv = if base == "Bool" { cv.as_str() } else { cv };
+                match tokenize(cv, req, substitute && base != "Bool", wildcards) {
+                    Ok(t) => patterns.push(t),
+                    Err(r) => return Tri::Unknown(format!("condition on {}: {r}", c.key)),
+                }
+            }
+            actual
+                .iter()
+                .map(|v| Tri::from_bool(patterns.iter().any(|p| match_tokens(p, v, ci, arn))))
+                .collect()
+        }
+        _ => return Tri::Unknown(format!("condition operator {} is not supported", c.operator)),
+    };
+    let single = |t: Tri| if negated { t.not() } else { t };
+    match qualifier {
+        None => {
+            let any = Tri::or_any(per_value);
+            if negated {
+                any.not()
+            } else {
+                any
+            }
+        }
+        Some("ForAllValues") => Tri::and_all(per_value.into_iter().map(single)),
+        Some(_) => Tri::or_any(per_value.into_iter().map(single)),
     }
 }
 
