@@ -1224,6 +1224,17 @@ fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
 }
 
 fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
+    statement_applies_with(s, req, substitute, &|c: &Condition| eval_condition(c, req, substitute))
+}
+
+/// [`statement_applies`] with the conditions judged by `condition` (the analyses decide some
+/// conditions from the caller's side instead of from a request).
+fn statement_applies_with(
+    s: &Statement,
+    req: &Request,
+    substitute: bool,
+    condition: &dyn Fn(&Condition) -> Tri,
+) -> Tri {
     let action = match &s.actions {
         Actions::Action(p) => p.iter().any(|a| action_matches(a, &req.action)),
         Actions::NotAction(p) => !p.iter().any(|a| action_matches(a, &req.action)),
@@ -1240,7 +1251,7 @@ fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
     if resource == Tri::No {
         return Tri::No;
     }
-    let conditions = Tri::and_all(s.conditions.iter().map(|c| eval_condition(c, req, substitute)));
+    let conditions = Tri::and_all(s.conditions.iter().map(condition));
     Tri::and_all([resource, conditions])
 }
 
@@ -1311,6 +1322,263 @@ pub fn evaluate_json(policies: &[&str], req: &Request) -> Decision {
         }
     }
     evaluate(&docs, req)
+}
+
+// ---------------------------------------------------------------------------------------
+// Glob sets: containment, and a string that tells two patterns apart
+// ---------------------------------------------------------------------------------------
+
+/// A set of strings given by `*`/`?` globs, as an `Action`/`Resource` element gives one:
+/// any string one of the patterns matches, or (for `NotAction`/`NotResource`) any string
+/// none of them matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobSet {
+    AnyOf(Vec<Vec<Tok>>),
+    NoneOf(Vec<Vec<Tok>>),
+}
+
+/// The analysis gave up: the patterns make too many automaton states to explore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TooComplex;
+
+/// How many automaton states a [`glob_witness`] search may visit before it gives up.
+const GLOB_STATE_LIMIT: usize = 20_000;
+
+/// The glob patterns (as tokens) a string must match: at least one pattern of every `all`
+/// group, and none of the `none` patterns.
+#[derive(Debug, Default)]
+struct GlobQuery<'a> {
+    all: Vec<&'a [Vec<Tok>]>,
+    none: Vec<&'a [Tok]>,
+}
+
+impl<'a> GlobQuery<'a> {
+    /// The string must be in `set`.
+    fn inside(&mut self, set: &'a GlobSet) -> &mut Self {
+        match set {
+            GlobSet::AnyOf(p) => self.all.push(p),
+            GlobSet::NoneOf(p) => self.none.extend(p.iter().map(Vec::as_slice)),
+        }
+        self
+    }
+    /// The string must not be in `set`.
+    fn outside(&mut self, set: &'a GlobSet) -> &mut Self {
+        match set {
+            GlobSet::AnyOf(p) => self.none.extend(p.iter().map(Vec::as_slice)),
+            GlobSet::NoneOf(p) => self.all.push(p),
+        }
+        self
+    }
+}
+
+/// The positions a glob can be at after some input: a bit per position (`0..=len`).
+fn glob_closure(p: &[Tok], set: &mut [bool]) {
+    // A star may match nothing, so being before it is being after it too. Stars only lead
+    // forward, so one forward pass closes the set.
+    for i in 0..p.len() {
+        if set[i] && p[i] == Tok::Star {
+            set[i + 1] = true;
+        }
+    }
+}
+
+fn glob_step(p: &[Tok], set: &[bool], c: char, case_insensitive: bool) -> Vec<bool> {
+    let mut next = vec![false; p.len() + 1];
+    for i in 0..p.len() {
+        if !set[i] {
+            continue;
+        }
+        match p[i] {
+            Tok::Star => next[i] = true,
+            Tok::One => next[i + 1] = true,
+            Tok::Lit(x) => {
+                if x == c || (case_insensitive && x.eq_ignore_ascii_case(&c)) {
+                    next[i + 1] = true;
+                }
+            }
+        }
+    }
+    glob_closure(p, &mut next);
+    next
+}
+
+/// A shortest string that satisfies `query`, `None` if there is none: the patterns are
+/// compiled to automata whose product is explored breadth-first over the characters the
+/// patterns name plus one they do not (every other character behaves like that one).
+/// This decides containment exactly: A ⊆ B1 ∪ … ∪ Bn iff no string matches A and none of Bi.
+fn glob_witness(query: &GlobQuery<'_>, case_insensitive: bool) -> Result<Option<String>, TooComplex> {
+    let patterns: Vec<&[Tok]> = query
+        .all
+        .iter()
+        .flat_map(|g| g.iter().map(Vec::as_slice))
+        .chain(query.none.iter().copied())
+        .collect();
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::with_capacity(query.all.len());
+    let mut at = 0;
+    for g in &query.all {
+        groups.push(at..at + g.len());
+        at += g.len();
+    }
+    let negatives = at..patterns.len();
+    let norm = |c: char| if case_insensitive { c.to_ascii_lowercase() } else { c };
+    let mut alphabet: BTreeSet<char> = patterns
+        .iter()
+        .flat_map(|p| p.iter())
+        .filter_map(|t| match t {
+            Tok::Lit(c) => Some(norm(*c)),
+            _ => None,
+        })
+        .collect();
+    if let Some(fresh) = "xqzjkvw0123456789_~#".chars().chain('\u{100}'..).find(|c| !alphabet.contains(c)) {
+        alphabet.insert(fresh);
+    }
+    let alphabet: Vec<char> = alphabet.into_iter().collect();
+
+    let start: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|p| {
+            let mut s = vec![false; p.len() + 1];
+            s[0] = true;
+            glob_closure(p, &mut s);
+            s
+        })
+        .collect();
+    let accepts = |state: &[Vec<bool>], k: usize| state[k][patterns[k].len()];
+    let satisfied = |state: &[Vec<bool>]| {
+        groups.iter().all(|g| g.clone().any(|k| accepts(state, k)))
+            && !negatives.clone().any(|k| accepts(state, k))
+    };
+    // A group none of whose patterns can still match is a dead end.
+    let alive = |state: &[Vec<bool>]| groups.iter().all(|g| g.clone().any(|k| state[k].iter().any(|b| *b)));
+
+    let mut seen: std::collections::HashMap<Vec<Vec<bool>>, usize> = std::collections::HashMap::new();
+    // (state, parent index, character that led here)
+    let mut nodes: Vec<(Vec<Vec<bool>>, usize, char)> = Vec::new();
+    if !alive(&start) {
+        return Ok(None);
+    }
+    seen.insert(start.clone(), 0);
+    nodes.push((start, usize::MAX, '\0'));
+    let mut next = 0;
+    while next < nodes.len() {
+        if satisfied(&nodes[next].0) {
+            let mut text = Vec::new();
+            let mut n = next;
+            while nodes[n].1 != usize::MAX {
+                text.push(nodes[n].2);
+                n = nodes[n].1;
+            }
+            return Ok(Some(text.into_iter().rev().collect()));
+        }
+        for &c in &alphabet {
+            let state: Vec<Vec<bool>> = patterns
+                .iter()
+                .zip(&nodes[next].0)
+                .map(|(p, s)| glob_step(p, s, c, case_insensitive))
+                .collect();
+            if !alive(&state) || seen.contains_key(&state) {
+                continue;
+            }
+            if nodes.len() >= GLOB_STATE_LIMIT {
+                return Err(TooComplex);
+            }
+            seen.insert(state.clone(), nodes.len());
+            nodes.push((state, next, c));
+        }
+        next += 1;
+    }
+    Ok(None)
+}
+
+/// Whether every string in `a` is in `b` (`None`: too complex to tell).
+fn glob_set_subset(a: &GlobSet, b: &GlobSet, case_insensitive: bool) -> Option<bool> {
+    let mut q = GlobQuery::default();
+    q.inside(a).outside(b);
+    glob_witness(&q, case_insensitive).ok().map(|w| w.is_none())
+}
+
+/// Action patterns as glob tokens (actions have no policy variables).
+fn action_set(actions: &Actions) -> GlobSet {
+    let toks = |v: &[String]| v.iter().map(|a| plain_tokens(a)).collect();
+    match actions {
+        Actions::Action(v) => GlobSet::AnyOf(toks(v)),
+        Actions::NotAction(v) => GlobSet::NoneOf(toks(v)),
+    }
+}
+
+fn plain_tokens(pattern: &str) -> Vec<Tok> {
+    pattern
+        .chars()
+        .map(|c| match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            c => Tok::Lit(c),
+        })
+        .collect()
+}
+
+/// Resource patterns as glob tokens, `${aws:username}` replaced by `username` (the
+/// evaluator's own substitution). `Err` names a variable the evaluator does not know.
+fn resource_set(resources: &Resources, username: &str, substitute: bool) -> Result<GlobSet, String> {
+    let req = Request { username: username.to_string(), ..Request::default() };
+    let toks = |v: &[String]| -> Result<Vec<Vec<Tok>>, String> {
+        v.iter().map(|p| tokenize(p, &req, substitute, true)).collect()
+    };
+    Ok(match resources {
+        Resources::Resource(v) => GlobSet::AnyOf(toks(v)?),
+        Resources::NotResource(v) => GlobSet::NoneOf(toks(v)?),
+    })
+}
+
+/// Stands for `${aws:username}` when statements are compared for every member at once: a
+/// character no IAM user name (`[\w+=,.@-]`) and no policy pattern contains, so a pattern
+/// with the variable is contained in another only if that one has the variable in the same
+/// place or a wildcard over it.
+const ANY_MEMBER: &str = "\u{E000}";
+
+/// The statements of `extra` that may grant something no statement of `canonical` grants to
+/// the same member: an Allow is covered when a single unconditional (or identically
+/// conditioned, and no more) Allow of `canonical` contains its actions and its resources.
+/// Denies never grant. When containment cannot be proven the statement is listed, so the
+/// answer errs towards "grants more".
+pub fn grants_beyond(canonical: &PolicyDocument, extra: &PolicyDocument) -> Vec<(usize, String)> {
+    let cover: Vec<(GlobSet, Option<GlobSet>, Normalised)> = canonical
+        .statements
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
+        .map(|s| {
+            (
+                action_set(&s.actions),
+                resource_set(&s.resources, ANY_MEMBER, canonical.substitutes_variables()).ok(),
+                normalise(s),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, s) in extra.statements.iter().enumerate() {
+        if s.effect != Effect::Allow {
+            continue;
+        }
+        let actions = action_set(&s.actions);
+        let resources = resource_set(&s.resources, ANY_MEMBER, extra.substitutes_variables()).ok();
+        let conditions = normalise(s).conditions;
+        let covered = resources.as_ref().is_some_and(|r| {
+            cover.iter().any(|(ca, cr, cn)| {
+                // The canonical statement's conditions must all be among this one's: then
+                // this one is at most as permissive.
+                let narrower = cn.conditions.iter().all(|(op, keys)| {
+                    keys.iter().all(|(k, vs)| conditions.get(op).and_then(|m| m.get(k)) == Some(vs))
+                });
+                narrower
+                    && cr.as_ref().is_some_and(|cr| glob_set_subset(r, cr, false) == Some(true))
+                    && glob_set_subset(&actions, ca, true) == Some(true)
+            })
+        });
+        if !covered {
+            out.push((i, describe(s, i)));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1438,58 +1706,183 @@ fn probe_actions(s: &Statement) -> Vec<(String, Vec<Target>)> {
     out
 }
 
-/// Finds Allow statements of a self-service policy that let a user act on credentials of a
-/// user other than themselves: for each IAM action a statement allows, the evaluator is
-/// asked whether user [`PROBE_CALLER`] (signed in with MFA) may perform it on user `bob`'s
-/// resource ([`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], whichever the action is
-/// authorised on). An answer the evaluator cannot give is reported too, never passed.
-pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
-    let mut out = Vec::new();
-    for (i, s) in doc.statements.iter().enumerate() {
-        if s.effect != Effect::Allow {
-            continue;
+/// Condition keys that name the caller. A member cannot choose them: they decide *who* may
+/// make the request, so the over-broad probe judges them for the caller it picked. Every
+/// other key is something the member controls (MFA, time, source IP, TLS, region, tags it
+/// passes) or may find satisfied (tags on the victim, its own principal tags); the probe
+/// counts those as satisfiable, so that a statement is flagged unless only the victim could
+/// meet it.
+const CALLER_IDENTITY_KEYS: &[&str] = &["aws:username", "aws:PrincipalArn"];
+
+fn is_caller_identity_key(key: &str) -> bool {
+    CALLER_IDENTITY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// The account of the probe's victim when a statement does not name one.
+const PROBE_ACCOUNT: &str = "123456789012";
+
+/// The callers to probe a statement with: [`PROBE_CALLER`], and every user a condition on
+/// the caller's identity names (`aws:username` = `helpdesk` makes `helpdesk` the caller who
+/// might reach others).
+fn probe_callers(s: &Statement) -> Vec<String> {
+    let mut out = vec![PROBE_CALLER.to_string()];
+    for c in s.conditions.iter().filter(|c| is_caller_identity_key(&c.key)) {
+        for v in &c.values {
+            let name = v.rsplit('/').next().unwrap_or(v).replace('*', "keywarden-probe").replace('?', "x");
+            if !name.is_empty() && !name.contains("${") && !out.iter().any(|o| o.eq_ignore_ascii_case(&name))
+            {
+                out.push(name);
+            }
         }
-        let sid = label(s, i);
-        let alone = PolicyDocument { version: doc.version.clone(), statements: vec![s.clone()] };
-        for (action, targets) in probe_actions(s) {
-            for target in targets {
-                let resource = match target {
-                    Target::User => PROBE_VICTIM_USER_ARN,
-                    Target::Mfa => PROBE_VICTIM_MFA_ARN,
-                };
-                let req = Request::new(&action, resource, PROBE_CALLER).with_mfa(true);
-                // The statement on its own must grant it, and the whole document must not
-                // take it back (e.g. with a Deny in the same policy).
-                let verdict = match (
-                    evaluate(std::slice::from_ref(&alone), &req),
-                    evaluate(std::slice::from_ref(doc), &req),
-                ) {
-                    (Decision::Allowed, Decision::Allowed) => Some((
-                        true,
-                        format!(
-                            "allows user {PROBE_CALLER} to call {action} on another user's resource {resource}"
-                        ),
-                    )),
-                    (Decision::Unknown(r), _) | (Decision::Allowed, Decision::Unknown(r)) => Some((
-                        false,
-                        format!("cannot tell whether user {PROBE_CALLER} may call {action} on {resource}: {r}"),
-                    )),
-                    _ => None,
-                };
-                if let Some((certain, reason)) = verdict {
-                    out.push(Overbroad {
-                        sid: sid.clone(),
-                        statement: i,
-                        action: action.clone(),
-                        reason,
-                        certain,
-                    });
-                    break;
+    }
+    out
+}
+
+/// The name of the IAM user or virtual MFA device a concrete IAM ARN is about, with the
+/// resource type (`user` or `mfa`), e.g. `arn:aws:iam::1:user/dev/bob` → (`user`, `bob`).
+fn iam_subject(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" {
+        return None;
+    }
+    let (kind, rest) = parts[5].split_once('/')?;
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    ((kind == "user" || kind == "mfa") && !name.is_empty()).then_some((kind, name))
+}
+
+/// The victims' resources to probe for `caller` and an action authorised on `target`: the
+/// default victim's, and every concrete user or device a resource pattern of the statement
+/// reaches that is not the caller's own (`user/${aws:username}*` reaches `alicekeywarden-probe`;
+/// `arn:aws:iam::555555555555:user/*` reaches a user of that account).
+fn probe_victims(s: &Statement, caller: &str, target: Target, substitute: bool) -> Vec<String> {
+    let kind = match target {
+        Target::User => "user",
+        Target::Mfa => "mfa",
+    };
+    let default = if caller.eq_ignore_ascii_case("bob") { "carol" } else { "bob" };
+    let mut out = vec![format!("arn:aws:iam::{PROBE_ACCOUNT}:{kind}/{default}")];
+    if let Resources::Resource(patterns) = &s.resources {
+        for p in patterns {
+            let arn = concrete_resource(p, "iam:x", caller, PROBE_ACCOUNT, substitute);
+            if let Some((k, name)) = iam_subject(&arn) {
+                if k == kind && !name.eq_ignore_ascii_case(caller) && !out.contains(&arn) {
+                    out.push(arn);
                 }
             }
         }
     }
     out
+}
+
+/// One Allow statement of a self-service policy that lets a member act on another user's
+/// credentials, found among several documents (see [`overbroad_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverbroadIn {
+    /// Index of the document in the slice given to [`overbroad_in`].
+    pub policy: usize,
+    pub finding: Overbroad,
+}
+
+/// Finds Allow statements that let a member of a group act on credentials of a user other
+/// than themselves, judging every document the group carries together: a Deny in any of them
+/// takes an allow back, wherever it is written.
+///
+/// For each IAM action a statement allows, the evaluator asks whether some caller may perform
+/// it on some other user's resource (the default [`PROBE_CALLER`] on
+/// [`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], plus the callers and victims the
+/// statement itself names, see [`probe_callers`] and [`probe_victims`]). Conditions are
+/// judged from the member's side: a condition on the caller's identity
+/// ([`CALLER_IDENTITY_KEYS`]) is evaluated for the chosen caller; every other condition of the
+/// Allow counts as met (a member can sign in with MFA, pick the time, network and region,
+/// and pass tags), and every other condition of a Deny as avoidable. So an allow conditioned
+/// on `aws:MultiFactorAuthAge` is over-broad when its resource is, and a deny only counts when
+/// it applies whatever the member does. An answer the evaluator cannot give is reported too
+/// (`certain: false`), never passed.
+pub fn overbroad_in(docs: &[&PolicyDocument]) -> Vec<OverbroadIn> {
+    let mut out = Vec::new();
+    for (d, doc) in docs.iter().enumerate() {
+        let substitute = doc.substitutes_variables();
+        for (i, s) in doc.statements.iter().enumerate() {
+            if s.effect != Effect::Allow {
+                continue;
+            }
+            let sid = label(s, i);
+            for (action, targets) in probe_actions(s) {
+                if let Some((certain, reason)) = overbroad_action(docs, s, substitute, &action, &targets) {
+                    out.push(OverbroadIn {
+                        policy: d,
+                        finding: Overbroad { sid: sid.clone(), statement: i, action, reason, certain },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether statement `s` lets some caller call `action` on another user's resource, with
+/// the reason (`true`: proven, `false`: the evaluator could not tell).
+fn overbroad_action(
+    docs: &[&PolicyDocument],
+    s: &Statement,
+    substitute: bool,
+    action: &str,
+    targets: &[Target],
+) -> Option<(bool, String)> {
+    let mut unsure = None;
+    for caller in probe_callers(s) {
+        for &target in targets {
+            for victim in probe_victims(s, &caller, target, substitute) {
+                let account = victim.split(':').nth(4).unwrap_or(PROBE_ACCOUNT).to_string();
+                let req = Request::new(action, &victim, &caller)
+                    .with_mfa(true)
+                    .with_context("aws:PrincipalArn", &format!("arn:aws:iam::{account}:user/{caller}"));
+                let granted = statement_applies_with(s, &req, substitute, &|c: &Condition| {
+                    if is_caller_identity_key(&c.key) {
+                        eval_condition(c, &req, substitute)
+                    } else {
+                        Tri::Yes
+                    }
+                });
+                let denied = Tri::or_any(docs.iter().flat_map(|doc| {
+                    let sub = doc.substitutes_variables();
+                    let req = &req;
+                    doc.statements.iter().filter(|d| d.effect == Effect::Deny).map(move |d| {
+                        statement_applies_with(d, req, sub, &|c: &Condition| {
+                            if is_caller_identity_key(&c.key) {
+                                eval_condition(c, req, sub)
+                            } else {
+                                Tri::No
+                            }
+                        })
+                    })
+                }));
+                match (granted, denied) {
+                    (Tri::Yes, Tri::No) => {
+                        return Some((
+                            true,
+                            format!(
+                                "allows user {caller} to call {action} on another user's resource {victim}"
+                            ),
+                        ))
+                    }
+                    (Tri::Unknown(r), _) | (Tri::Yes, Tri::Unknown(r)) => {
+                        unsure.get_or_insert_with(|| {
+                            format!("cannot tell whether user {caller} may call {action} on {victim}: {r}")
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    unsure.map(|r| (false, r))
+}
+
+/// Finds Allow statements of one self-service policy that let a user act on credentials of
+/// another user: [`overbroad_in`] for a group that carries this document alone.
+pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
+    overbroad_in(&[doc]).into_iter().map(|o| o.finding).collect()
 }
 
 /// Parses a document and runs [`overbroad_self_service`].
