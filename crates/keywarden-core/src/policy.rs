@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::rc::Rc;
 
 use serde_json::Value;
 use thiserror::Error;
@@ -1919,6 +1920,8 @@ pub struct MfaGap {
     pub action: String,
     /// The resource as the granting statement writes it (e.g. `*`).
     pub resource: String,
+    /// The concrete request resource the evaluator allowed, e.g. `arn:aws:s3:::…` for `*`.
+    pub example: String,
     pub session: Session,
     /// `<policy label>, statement <sid or #n>`.
     pub granted_by: String,
@@ -1958,24 +1961,196 @@ const PROBE_ACTIONS: &[&str] = &[
     "organizations:LeaveOrganization",
 ];
 
-/// One probe already made: action, concrete resource, and the context that met the allow's
-/// conditions.
-type Probe = (String, String, Vec<(String, String)>);
-
-/// The MFA condition keys a probe controls; every other key it does not set has a value
-/// it cannot know.
+/// The MFA condition keys a session decides; every other key the analysis does not set has
+/// a value it cannot know.
 const MFA_PRESENT: &str = "aws:MultiFactorAuthPresent";
 const MFA_AGE: &str = "aws:MultiFactorAuthAge";
 
-/// Decides whether MFA is enforced for users, by probing their policies: for every Allow
-/// statement, the requests it grants (its literal actions, well-known sensitive actions
-/// its wildcards or `NotAction` cover, on a resource its `Resource` matches, with a request
-/// context that satisfies its conditions) are evaluated without MFA, both as an access key
-/// and as a console session. Any that is allowed is a gap. Actions the canonical policy
-/// deliberately leaves open without MFA (setting up one's own MFA) are not sensitive.
+/// Requests of this shape only: a service prefix, a colon, a name. A witness for "some
+/// action" is drawn from these, so the analysis never reports an empty string as an action.
+const ACTION_SHAPE: &str = "?*:?*";
+
+/// What covers some requests made without MFA, so that an allow of them is no gap: a Deny
+/// that applies in the session whatever else the request carries, or a set of requests
+/// that needs no MFA by design (see [`MfaProber`]).
+#[derive(Debug, Clone)]
+struct Cover {
+    actions: GlobSet,
+    resources: GlobSet,
+    /// The action patterns as written, to look up [`MfaProber`]'s memo cheaply.
+    key: String,
+}
+
+/// A short text that identifies an `Action`/`NotAction` element.
+fn actions_key(actions: &Actions) -> String {
+    format!("{}:{}", actions.element(), actions.patterns().join("\u{1}"))
+}
+
+/// [`action_regions`] answers, by the patterns they were asked about.
+type RegionMemo = std::collections::HashMap<String, Result<Regions, TooComplex>>;
+
+/// Each set of covers (a bit per cover) some action meets, with the shortest such action.
+type Regions = Rc<Vec<(Vec<bool>, String)>>;
+
+/// The request a session without MFA makes, for conditions: the MFA keys as the session
+/// carries them, every other key of unknown value.
+fn session_request(action: &str, resource: &str, username: &str, session: Session) -> Request {
+    let req = Request::new(action, resource, username);
+    match session {
+        Session::AccessKey => req.with_only_absent(&[MFA_PRESENT, MFA_AGE]),
+        Session::ConsoleWithoutMfa => req.with_mfa(false).with_only_absent(&[MFA_AGE]),
+    }
+}
+
+/// Resource patterns as glob tokens for the user, an unknown policy variable widened to `*`:
+/// what an Allow grants is then over-approximated, never under.
+fn resource_set_widened(resources: &Resources, username: &str, substitute: bool) -> GlobSet {
+    let req = Request { username: username.to_string(), ..Request::default() };
+    let toks = |v: &[String]| -> Vec<Vec<Tok>> {
+        v.iter()
+            .map(|p| {
+                tokenize(p, &req, substitute, true).unwrap_or_else(|_| {
+                    let mut out = Vec::new();
+                    let mut rest = p.as_str();
+                    while let Some(start) = rest.find("${") {
+                        out.extend(plain_tokens(&rest[..start]));
+                        out.push(Tok::Star);
+                        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
+                    }
+                    out.extend(plain_tokens(rest));
+                    out
+                })
+            })
+            .collect()
+    };
+    match resources {
+        Resources::Resource(v) => GlobSet::AnyOf(toks(v)),
+        // Widening a NotResource pattern would narrow the set; keep the text literal, and
+        // let the evaluator report the variable for a concrete request.
+        Resources::NotResource(v) => GlobSet::NoneOf(v.iter().map(|p| plain_tokens(p)).collect()),
+    }
+}
+
+fn set_contains(set: &GlobSet, text: &str, case_insensitive: bool) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let hit = |pats: &[Vec<Tok>]| pats.iter().any(|p| glob(p, &chars, case_insensitive));
+    match set {
+        GlobSet::AnyOf(p) => hit(p),
+        GlobSet::NoneOf(p) => !hit(p),
+    }
+}
+
+/// Whether the set is everything (a bare `*` among an `AnyOf`): the common case of a
+/// deny on `Resource: "*"`, decided without building an automaton.
+fn is_universal(set: &GlobSet) -> bool {
+    matches!(set, GlobSet::AnyOf(p) if p.iter().any(|t| t.as_slice() == [Tok::Star]))
+}
+
+/// The ways an action in `inside` can relate to the covers: each distinct set of covers
+/// (a bit per cover) that contains some action of `inside`, with the shortest such action.
+/// Explores the product automaton of all the patterns completely.
+fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool>, String)>, TooComplex> {
+    let shape = GlobSet::AnyOf(vec![plain_tokens(ACTION_SHAPE)]);
+    let sets: Vec<&GlobSet> = [inside, &shape].into_iter().chain(covers.iter().copied()).collect();
+    let patterns: Vec<(usize, &[Tok])> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| match s {
+            GlobSet::AnyOf(p) | GlobSet::NoneOf(p) => p.iter().map(move |t| (k, t.as_slice())),
+        })
+        .collect();
+    let mut alphabet: BTreeSet<char> = patterns
+        .iter()
+        .flat_map(|(_, p)| p.iter())
+        .filter_map(|t| match t {
+            Tok::Lit(c) => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    if let Some(fresh) = "xqzjkvw".chars().chain('\u{100}'..).find(|c| !alphabet.contains(c)) {
+        alphabet.insert(fresh);
+    }
+    let member = |state: &[Vec<bool>], k: usize| -> bool {
+        let hit = patterns.iter().zip(state).any(|((j, p), s)| *j == k && s[p.len()]);
+        match sets[k] {
+            GlobSet::AnyOf(_) => hit,
+            GlobSet::NoneOf(_) => !hit,
+        }
+    };
+    let dead = |state: &[Vec<bool>]| -> bool {
+        // `inside` or the shape can no longer match.
+        (0..2).any(|k| {
+            matches!(sets[k], GlobSet::AnyOf(_))
+                && patterns.iter().zip(state).all(|((j, _), s)| *j != k || !s.iter().any(|b| *b))
+        })
+    };
+    let start: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|(_, p)| {
+            let mut s = vec![false; p.len() + 1];
+            s[0] = true;
+            glob_closure(p, &mut s);
+            s
+        })
+        .collect();
+    let mut seen: std::collections::HashSet<Vec<Vec<bool>>> = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<(Vec<Vec<bool>>, String)> = std::collections::VecDeque::new();
+    let mut regions: Vec<(Vec<bool>, String)> = Vec::new();
+    seen.insert(start.clone());
+    queue.push_back((start, String::new()));
+    while let Some((state, text)) = queue.pop_front() {
+        if member(&state, 0) && member(&state, 1) {
+            let covered: Vec<bool> = (2..sets.len()).map(|k| member(&state, k)).collect();
+            if !regions.iter().any(|(c, _)| *c == covered) {
+                regions.push((covered, text.clone()));
+            }
+        }
+        for &c in &alphabet {
+            let next: Vec<Vec<bool>> =
+                patterns.iter().zip(&state).map(|((_, p), s)| glob_step(p, s, c, true)).collect();
+            if dead(&next) || seen.contains(&next) {
+                continue;
+            }
+            if seen.len() >= GLOB_STATE_LIMIT {
+                return Err(TooComplex);
+            }
+            seen.insert(next.clone());
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next, t));
+        }
+    }
+    Ok(regions)
+}
+
+/// Decides whether MFA is enforced for a user: every request an Allow statement grants in a
+/// session without MFA (a long-term access key, or a console session without MFA) must be
+/// covered, i.e. lie within the actions *and* resources of a Deny that provably applies in
+/// that session, or within the requests that need no MFA by design.
+///
+/// The proof is glob containment, not sampling: an Allow's actions and resources (with
+/// `NotAction`/`NotResource`) are compared with the Denies' as sets of strings, exactly, by
+/// automata over the patterns; so a Deny on `arn:aws:*:*:<account>:*` does not cover an
+/// allow on `*`, which also reaches `arn:aws:s3:::bucket/key` and region-less IAM ARNs.
+/// Each uncovered part is then tried as a concrete request with the evaluator: an allowed one
+/// is the gap reported ([`MfaEnforcement::NotEnforced`]); a part no concrete request confirms
+/// makes the answer [`MfaEnforcement::Unknown`], never "enforced".
+///
+/// What it decides with: a Deny counts for a session only if every condition of it is
+/// definitely true there (conditions on keys other than the MFA keys and `aws:username` are
+/// of unknown value, so a Deny limited to a network or a time counts for nothing); an Allow
+/// is skipped for a session only if one of its conditions is definitely false there (e.g.
+/// `Bool aws:MultiFactorAuthPresent true`, or `NumericLessThan aws:MultiFactorAuthAge`); any
+/// other condition of an Allow is assumed met. What it does not model: service control
+/// policies, permission boundaries, session policies and resource-based policies (which can
+/// only narrow an identity-policy allow, or grant cross-account access the analysis does not
+/// see), and which resource types an action really accepts.
 #[derive(Debug, Clone)]
 pub struct MfaProber {
     not_sensitive: Vec<String>,
+    /// [`action_regions`] answers by their patterns: the same group policies are analysed
+    /// for every member, and actions hold no policy variables.
+    regions: std::cell::RefCell<RegionMemo>,
 }
 
 impl Default for MfaProber {
@@ -1996,60 +2171,91 @@ impl MfaProber {
                 }
             }
         }
-        Self { not_sensitive }
+        Self { not_sensitive, regions: Default::default() }
     }
 
-    fn sensitive(&self, action: &str) -> bool {
-        !self.not_sensitive.iter().any(|p| action_matches(p, action))
+    /// The requests that need no MFA: set-up of one's own MFA, whatever the resource.
+    fn exempt(&self, _username: &str, _account: &str) -> Vec<Cover> {
+        vec![Cover {
+            actions: GlobSet::AnyOf(self.not_sensitive.iter().map(|a| plain_tokens(a)).collect()),
+            resources: GlobSet::AnyOf(vec![vec![Tok::Star]]),
+            key: "not sensitive".into(),
+        }]
     }
 
-    /// Probes one user's effective identity policies, each with a label for the message.
-    /// `account` fills the account part of probe ARNs.
+    fn regions_of(
+        &self,
+        inside_key: String,
+        inside: &GlobSet,
+        covers: &[Cover],
+    ) -> Result<Regions, TooComplex> {
+        let mut key = inside_key;
+        for c in covers {
+            key.push('\u{2}');
+            key.push_str(&c.key);
+        }
+        if let Some(hit) = self.regions.borrow().get(&key) {
+            return hit.clone();
+        }
+        let sets: Vec<&GlobSet> = covers.iter().map(|c| &c.actions).collect();
+        let answer = action_regions(inside, &sets).map(Rc::new);
+        self.regions.borrow_mut().insert(key, answer.clone());
+        answer
+    }
+
+    /// Checks one user's effective identity policies, each with a label for the message.
+    /// `account` fills the account part of example ARNs.
     pub fn check<L, D>(&self, policies: &[(L, D)], username: &str, account: &str) -> MfaEnforcement
     where
         L: AsRef<str>,
         D: std::borrow::Borrow<PolicyDocument>,
     {
+        let docs = || policies.iter().map(|(_, d)| d.borrow());
+        let sessions = [Session::AccessKey, Session::ConsoleWithoutMfa];
+        let covers: Vec<Vec<Cover>> = sessions
+            .iter()
+            .map(|&session| {
+                let mut covers = Vec::new();
+                for doc in docs() {
+                    let substitute = doc.substitutes_variables();
+                    for d in doc.statements.iter().filter(|d| d.effect == Effect::Deny) {
+                        let req = session_request("", "", username, session);
+                        let applies =
+                            d.conditions.iter().all(|c| eval_condition(c, &req, substitute) == Tri::Yes);
+                        if let (true, Ok(resources)) =
+                            (applies, resource_set(&d.resources, username, substitute))
+                        {
+                            covers.push(Cover {
+                                actions: action_set(&d.actions),
+                                resources,
+                                key: actions_key(&d.actions),
+                            });
+                        }
+                    }
+                }
+                covers.extend(self.exempt(username, account));
+                covers
+            })
+            .collect();
         let mut unknown: Option<String> = None;
-        let mut seen: BTreeSet<Probe> = BTreeSet::new();
         for (label, doc) in policies {
             let (label, doc) = (label.as_ref(), doc.borrow());
             let substitute = doc.substitutes_variables();
-            for (i, s) in doc.statements.iter().enumerate() {
-                if s.effect != Effect::Allow {
-                    continue;
-                }
-                let context = satisfying_context(s, username, substitute);
-                for action in self.probe_actions(s) {
-                    for (pattern, resource) in probe_resources(s, &action, username, account, substitute) {
-                        if !seen.insert((action.clone(), resource.clone(), context.clone())) {
-                            continue;
+            for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Allow) {
+                let granted_by = format!("{label}, {}", statement_name(s, i));
+                for (&session, covers) in sessions.iter().zip(&covers) {
+                    let req = session_request("", "", username, session);
+                    if s.conditions.iter().any(|c| eval_condition(c, &req, substitute) == Tri::No) {
+                        continue; // This allow needs MFA itself.
+                    }
+                    match self.statement_gap(policies, s, substitute, session, covers, username, account) {
+                        Ok(None) => {}
+                        Ok(Some(Ok(mut gap))) => {
+                            gap.granted_by = granted_by;
+                            return MfaEnforcement::NotEnforced(gap);
                         }
-                        for session in [Session::AccessKey, Session::ConsoleWithoutMfa] {
-                            let mut req = Request::new(&action, &resource, username);
-                            for (k, v) in &context {
-                                req = req.with_context(k, v);
-                            }
-                            req = match session {
-                                Session::AccessKey => req.with_only_absent(&[MFA_PRESENT, MFA_AGE]),
-                                Session::ConsoleWithoutMfa => {
-                                    req.with_mfa(false).with_only_absent(&[MFA_AGE])
-                                }
-                            };
-                            match evaluate_all(policies.iter().map(|(_, d)| d.borrow()), &req) {
-                                Decision::Allowed => {
-                                    return MfaEnforcement::NotEnforced(MfaGap {
-                                        action,
-                                        resource: pattern,
-                                        session,
-                                        granted_by: format!("{label}, {}", statement_name(s, i)),
-                                    })
-                                }
-                                Decision::Unknown(r) => {
-                                    unknown.get_or_insert_with(|| format!("{action} on {pattern}: {r}"));
-                                }
-                                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {}
-                            }
+                        Ok(Some(Err(reason))) | Err(reason) => {
+                            unknown.get_or_insert_with(|| format!("{granted_by}: {reason}"));
                         }
                     }
                 }
@@ -2058,7 +2264,115 @@ impl MfaProber {
         unknown.map_or(MfaEnforcement::Enforced, MfaEnforcement::Unknown)
     }
 
-    fn probe_actions(&self, s: &Statement) -> Vec<String> {
+    /// The first request of statement `s` no cover covers in `session`: `Ok(None)` if it is
+    /// covered entirely, `Ok(Some(Ok(gap)))` with a request the evaluator allows (its
+    /// `granted_by` left for the caller), `Ok(Some(Err(why)))` or `Err(why)` when an
+    /// uncovered part could not be confirmed or the analysis gave up.
+    #[allow(clippy::too_many_arguments)]
+    fn statement_gap<L, D>(
+        &self,
+        policies: &[(L, D)],
+        s: &Statement,
+        substitute: bool,
+        session: Session,
+        covers: &[Cover],
+        username: &str,
+        account: &str,
+    ) -> Result<Option<Result<MfaGap, String>>, String>
+    where
+        L: AsRef<str>,
+        D: std::borrow::Borrow<PolicyDocument>,
+    {
+        let actions = action_set(&s.actions);
+        let resources = resource_set_widened(&s.resources, username, substitute);
+        let context = satisfying_context(s, username, substitute);
+        let mut unconfirmed: Option<String> = None;
+        // The resources an uncovered action reaches, as (pattern as written, concrete ARN).
+        let uncovered = |action: &str, inside: &[bool]| -> Result<Option<(String, String)>, String> {
+            let outside: Vec<&GlobSet> =
+                covers.iter().zip(inside).filter(|(_, i)| **i).map(|(c, _)| &c.resources).collect();
+            if outside.iter().any(|r| is_universal(r)) {
+                return Ok(None);
+            }
+            let fits = |arn: &str| {
+                set_contains(&resources, arn, false) && !outside.iter().any(|r| set_contains(r, arn, false))
+            };
+            if let Some(hit) = example_resources(s, action, username, account, substitute)
+                .into_iter()
+                .find(|(_, arn)| fits(arn))
+            {
+                return Ok(Some(hit));
+            }
+            let mut q = GlobQuery::default();
+            q.inside(&resources);
+            for r in &outside {
+                q.outside(r);
+            }
+            match glob_witness(&q, false) {
+                Ok(None) => Ok(None),
+                Ok(Some(arn)) => Ok(Some((pattern_for(s, &arn, username, substitute), arn))),
+                Err(TooComplex) => Err(format!("the resources of {action} are too complex to compare")),
+            }
+        };
+        let mut confirm = |action: &str, pattern: String, resource: String| -> Option<MfaGap> {
+            let mut req = session_request(action, &resource, username, session);
+            for (k, v) in &context {
+                req = req.with_context(k, v);
+            }
+            match evaluate_all(policies.iter().map(|(_, d)| d.borrow()), &req) {
+                Decision::Allowed => {
+                    return Some(MfaGap {
+                        action: action.to_string(),
+                        resource: pattern,
+                        example: resource,
+                        session,
+                        granted_by: String::new(),
+                    })
+                }
+                Decision::Unknown(r) => {
+                    unconfirmed.get_or_insert_with(|| format!("{action} on {pattern}: {r}"));
+                }
+                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {
+                    unconfirmed.get_or_insert_with(|| {
+                        format!(
+                            "no MFA deny is proven to cover {action} on {pattern} {session}, and the request \
+                             {resource} could not be shown to be allowed"
+                        )
+                    });
+                }
+            }
+            None
+        };
+        // 1. Well-known actions first, so a gap names an action people know.
+        for action in self.candidate_actions(s) {
+            let inside: Vec<bool> = covers.iter().map(|c| set_contains(&c.actions, &action, true)).collect();
+            if let Some((pattern, resource)) = uncovered(&action, &inside)? {
+                if let Some(gap) = confirm(&action, pattern, resource) {
+                    return Ok(Some(Ok(gap)));
+                }
+            }
+        }
+        // 2. The proof: every way an action of the statement meets the covers. A list of
+        //    literal actions was tried whole above.
+        if matches!(&s.actions, Actions::Action(p) if !p.iter().any(|a| a.contains('*') || a.contains('?'))) {
+            return Ok(unconfirmed.map(Err));
+        }
+        let regions = self.regions_of(actions_key(&s.actions), &actions, covers).map_err(|_| {
+            format!("the actions of {} are too complex to compare", s.actions.patterns().join(", "))
+        })?;
+        for (inside, action) in regions.iter() {
+            if let Some((pattern, resource)) = uncovered(action, inside)? {
+                if let Some(gap) = confirm(action, pattern, resource) {
+                    return Ok(Some(Ok(gap)));
+                }
+            }
+        }
+        Ok(unconfirmed.map(Err))
+    }
+
+    /// Actions to try first: the statement's literal ones, then well-known sensitive ones
+    /// its wildcards or `NotAction` cover, then its wildcard patterns filled in.
+    fn candidate_actions(&self, s: &Statement) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut push = |a: String| {
             if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
@@ -2072,14 +2386,12 @@ impl MfaProber {
                         push(p.clone());
                         continue;
                     }
-                    let samples: Vec<&str> =
-                        PROBE_ACTIONS.iter().copied().filter(|a| action_matches(p, a)).collect();
-                    if samples.is_empty() {
-                        // A family we have no sample for (`logs:Delete*`): probe the
-                        // pattern itself, with its wildcards filled in.
+                    PROBE_ACTIONS.iter().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
+                    // Then the pattern with its wildcards filled in (`logs:DeleteAny`): a family
+                    // we have no sample for, or members the samples do not stand for.
+                    if p.contains(':') {
                         push(p.replace('*', "Any").replace('?', "X"));
                     }
-                    samples.into_iter().for_each(|a| push(a.to_string()));
                 }
             }
             Actions::NotAction(patterns) => {
@@ -2090,8 +2402,64 @@ impl MfaProber {
                 }
             }
         }
-        out.retain(|a| self.sensitive(a));
         out
+    }
+}
+
+/// Concrete resources to try for an action a statement allows, as (pattern as written,
+/// ARN): each pattern filled in, and for `*` (or `NotResource`) the shapes real ARNs take:
+/// regional with an account, IAM's region-less ARNs, S3's ARNs without region or account,
+/// another account's, and `*` itself (actions without resource-level permissions).
+fn example_resources(
+    s: &Statement,
+    action: &str,
+    username: &str,
+    account: &str,
+    substitute: bool,
+) -> Vec<(String, String)> {
+    let service = action.split(':').next().unwrap_or("aws").to_ascii_lowercase();
+    let anything = || {
+        vec![
+            concrete_resource("*", action, username, account, substitute),
+            format!("arn:aws:{service}::{account}:keywarden-probe"),
+            format!("arn:aws:{service}:::keywarden-probe/keywarden-probe"),
+            format!("arn:aws:{service}:eu-west-1:999999999999:keywarden-probe"),
+            "*".to_string(),
+        ]
+    };
+    match &s.resources {
+        Resources::Resource(patterns) => patterns
+            .iter()
+            .flat_map(|p| {
+                let arns = if p == "*" {
+                    anything()
+                } else {
+                    vec![concrete_resource(p, action, username, account, substitute)]
+                };
+                arns.into_iter().map(move |a| (p.clone(), a))
+            })
+            .collect(),
+        Resources::NotResource(patterns) => {
+            let label = format!("anything but {}", patterns.join(", "));
+            anything().into_iter().map(|a| (label.clone(), a)).collect()
+        }
+    }
+}
+
+/// The pattern of `s` (as written) that `arn` matches, for the message.
+fn pattern_for(s: &Statement, arn: &str, username: &str, substitute: bool) -> String {
+    match &s.resources {
+        Resources::Resource(patterns) => {
+            let req =
+                Request { resource: arn.to_string(), username: username.to_string(), ..Request::default() };
+            patterns
+                .iter()
+                .find(|p| resource_matches(p, &req, substitute) != Tri::No)
+                .or_else(|| patterns.first())
+                .cloned()
+                .unwrap_or_default()
+        }
+        Resources::NotResource(patterns) => format!("anything but {}", patterns.join(", ")),
     }
 }
 
@@ -2131,33 +2499,6 @@ fn concrete_resource(pattern: &str, action: &str, username: &str, account: &str,
         }
     }
     fill(&text)
-}
-
-/// The resources to probe a statement's action on: (pattern as written, concrete ARN).
-fn probe_resources(
-    s: &Statement,
-    action: &str,
-    username: &str,
-    account: &str,
-    substitute: bool,
-) -> Vec<(String, String)> {
-    match &s.resources {
-        Resources::Resource(patterns) => patterns
-            .iter()
-            .map(|p| (p.clone(), concrete_resource(p, action, username, account, substitute)))
-            .collect(),
-        Resources::NotResource(patterns) => {
-            let probe = concrete_resource("*", action, username, account, substitute);
-            let req =
-                Request { resource: probe.clone(), username: username.to_string(), ..Request::default() };
-            let excluded = patterns.iter().any(|p| resource_matches(p, &req, substitute) != Tri::No);
-            if excluded {
-                Vec::new()
-            } else {
-                vec![(format!("anything but {}", patterns.join(", ")), probe)]
-            }
-        }
-    }
 }
 
 /// A request context that meets an Allow statement's conditions, so the probe asks about a
@@ -2203,6 +2544,129 @@ fn satisfying_context(s: &Statement, username: &str, substitute: bool) -> Vec<(S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string over `alphabet` of length at most `n`.
+    fn all_strings(alphabet: &[char], n: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..n {
+            layer = layer.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            out.extend(layer.iter().cloned());
+        }
+        out
+    }
+
+    fn set(patterns: &[String], not: bool) -> GlobSet {
+        let toks = patterns.iter().map(|p| plain_tokens(p)).collect();
+        if not {
+            GlobSet::NoneOf(toks)
+        } else {
+            GlobSet::AnyOf(toks)
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Containment agrees with brute force: a claimed A ⊆ B has no counterexample among
+        /// all short strings, and a refuted one comes with a witness in A and not in B
+        /// (checked with the fast byte matcher).
+        #[test]
+        fn glob_containment_agrees_with_brute_force(
+            a in "[ab:*?]{0,5}",
+            b in "[ab:*?]{0,5}",
+            ci in proptest::bool::ANY,
+        ) {
+            let (sa, sb) = (set(std::slice::from_ref(&a), false), set(std::slice::from_ref(&b), false));
+            let mut q = GlobQuery::default();
+            q.inside(&sa).outside(&sb);
+            let witness = glob_witness(&q, ci).expect("small patterns");
+            let counter = all_strings(&['a', 'B', ':', 'c'], 6)
+                .into_iter()
+                .find(|t| byte_glob(a.as_bytes(), t.as_bytes(), ci) && !byte_glob(b.as_bytes(), t.as_bytes(), ci));
+            match witness {
+                None => proptest::prop_assert!(counter.is_none(), "{a} ⊆ {b} claimed, but {counter:?}"),
+                Some(w) => {
+                    proptest::prop_assert!(byte_glob(a.as_bytes(), w.as_bytes(), ci), "{w:?} not in {a}");
+                    proptest::prop_assert!(!byte_glob(b.as_bytes(), w.as_bytes(), ci), "{w:?} in {b}");
+                }
+            }
+            proptest::prop_assert_eq!(
+                glob_set_subset(&sa, &sb, ci),
+                Some(witness_is_none(&a, &b, ci))
+            );
+        }
+
+        /// The same with unions and complements on both sides (NotAction/NotResource).
+        #[test]
+        fn glob_witness_with_sets_agrees_with_brute_force(
+            a in proptest::collection::vec("[ab*?]{0,4}", 1..3),
+            b in proptest::collection::vec("[ab*?]{0,4}", 1..3),
+            not_a in proptest::bool::ANY,
+            not_b in proptest::bool::ANY,
+        ) {
+            let (sa, sb) = (set(&a, not_a), set(&b, not_b));
+            let mut q = GlobQuery::default();
+            q.inside(&sa).outside(&sb);
+            let witness = glob_witness(&q, false).expect("small patterns");
+            let member = |s: &GlobSet, t: &str| set_contains(s, t, false);
+            let counter = all_strings(&['a', 'b', 'c'], 5).into_iter().find(|t| member(&sa, t) && !member(&sb, t));
+            match witness {
+                None => proptest::prop_assert!(counter.is_none(), "{sa:?} ⊆ {sb:?} claimed, but {counter:?}"),
+                Some(w) => proptest::prop_assert!(member(&sa, &w) && !member(&sb, &w), "{w:?}"),
+            }
+        }
+
+        /// The automaton matcher the analysis uses agrees with the evaluator's byte matcher.
+        #[test]
+        fn set_membership_agrees_with_the_fast_matcher(
+            pattern in "[a-c*?:/]{0,10}",
+            text in "[a-cA-C:/]{0,10}",
+            ci in proptest::bool::ANY,
+        ) {
+            let s = set(std::slice::from_ref(&pattern), false);
+            proptest::prop_assert_eq!(
+                set_contains(&s, &text, ci),
+                byte_glob(pattern.as_bytes(), text.as_bytes(), ci)
+            );
+            let mut q = GlobQuery::default();
+            q.inside(&s);
+            if let Some(w) = glob_witness(&q, ci).expect("small") {
+                proptest::prop_assert!(byte_glob(pattern.as_bytes(), w.as_bytes(), ci));
+            }
+        }
+
+        /// Every action-shaped string in the allow lands in a region the analysis lists, and
+        /// every listed region's witness really has that region.
+        #[test]
+        fn action_regions_are_complete_and_sound(
+            inside in proptest::collection::vec("[ab]{0,2}[:*?][ab*]{0,2}", 1..3),
+            covers in proptest::collection::vec(("[ab]{0,2}[:*][ab*?]{0,2}", proptest::bool::ANY), 0..3),
+        ) {
+            let inside = set(&inside, false);
+            let covers: Vec<GlobSet> = covers.iter().map(|(p, not)| set(std::slice::from_ref(p), *not)).collect();
+            let refs: Vec<&GlobSet> = covers.iter().collect();
+            let regions = action_regions(&inside, &refs).expect("small patterns");
+            let region_of = |t: &str| -> Vec<bool> { covers.iter().map(|c| set_contains(c, t, true)).collect() };
+            for (r, w) in &regions {
+                proptest::prop_assert!(set_contains(&inside, w, true) && byte_glob(ACTION_SHAPE.as_bytes(), w.as_bytes(), true));
+                proptest::prop_assert_eq!(&region_of(w), r);
+            }
+            for t in all_strings(&['a', 'b', ':'], 5) {
+                if set_contains(&inside, &t, true) && byte_glob(ACTION_SHAPE.as_bytes(), t.as_bytes(), true) {
+                    let r = region_of(&t);
+                    proptest::prop_assert!(regions.iter().any(|(x, _)| *x == r), "{t:?} in no listed region");
+                }
+            }
+        }
+    }
+
+    fn witness_is_none(a: &str, b: &str, ci: bool) -> bool {
+        let (sa, sb) = (set(&[a.to_string()], false), set(&[b.to_string()], false));
+        let mut q = GlobQuery::default();
+        q.inside(&sa).outside(&sb);
+        glob_witness(&q, ci).expect("small").is_none()
+    }
 
     proptest::proptest! {
         /// The allocation-free matcher agrees with the general one it short-cuts.
