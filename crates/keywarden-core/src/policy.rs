@@ -2032,8 +2032,28 @@ fn resource_set_widened(resources: &Resources, username: &str, substitute: bool)
 }
 
 fn set_contains(set: &GlobSet, text: &str, case_insensitive: bool) -> bool {
-    let chars: Vec<char> = text.chars().collect();
-    let hit = |pats: &[Vec<Tok>]| pats.iter().any(|p| glob(p, &chars, case_insensitive));
+    let hit = |pats: &[Vec<Tok>]| {
+        if text.is_ascii() {
+            // Without allocating: called for every candidate request and every cover.
+            let eq = |a: char, b: u8| {
+                if case_insensitive {
+                    a.eq_ignore_ascii_case(&(b as char))
+                } else {
+                    a == b as char
+                }
+            };
+            let kind = |t: &Tok| match t {
+                Tok::Star => Wild::Star,
+                Tok::One => Wild::One,
+                Tok::Lit(_) => Wild::Lit,
+            };
+            pats.iter()
+                .any(|p| glob_with(p, text.as_bytes(), kind, |t, b| matches!(t, Tok::Lit(x) if eq(*x, *b))))
+        } else {
+            let chars: Vec<char> = text.chars().collect();
+            pats.iter().any(|p| glob(p, &chars, case_insensitive))
+        }
+    };
     match set {
         GlobSet::AnyOf(p) => hit(p),
         GlobSet::NoneOf(p) => !hit(p),
@@ -2123,6 +2143,40 @@ fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool
     Ok(regions)
 }
 
+/// The actions AWS's `Force_MFA` tutorial lets a user call before signing in with MFA
+/// ("IAM: Allows MFA-authenticated IAM users to manage their own credentials on the Security
+/// credentials page", IAM User Guide): the `NotAction` list of its `DenyAllExceptListedIfNoMFA`
+/// statement (set up and resynchronise one's own virtual MFA device, see one's own user),
+/// and the options the same page documents: `iam:ListUsers` (to use the Users page),
+/// `iam:CreateLoginProfile` (to set one's password from one's own user page), and
+/// `iam:ChangePassword` with `iam:GetAccountPasswordPolicy` (to change an expired password
+/// at sign-in). A user who can call these without MFA is not an MFA-enforcement failure, but
+/// only on the user's own resources, or account-wide for the account-level ones (see
+/// [`PreMfaScope`]); anywhere else they are judged like any other action. Whether a policy
+/// reaches other users with them is the over-broad check's concern too.
+pub const PRE_MFA_BOOTSTRAP_ACTIONS: &[(&str, PreMfaScope)] = &[
+    ("iam:CreateVirtualMFADevice", PreMfaScope::OwnResources),
+    ("iam:EnableMFADevice", PreMfaScope::OwnResources),
+    ("iam:GetUser", PreMfaScope::OwnResources),
+    ("iam:ListMFADevices", PreMfaScope::OwnResources),
+    ("iam:ResyncMFADevice", PreMfaScope::OwnResources),
+    ("iam:ChangePassword", PreMfaScope::OwnResources),
+    ("iam:CreateLoginProfile", PreMfaScope::OwnResources),
+    ("iam:ListVirtualMFADevices", PreMfaScope::Account),
+    ("iam:ListUsers", PreMfaScope::Account),
+    ("iam:GetAccountPasswordPolicy", PreMfaScope::Account),
+];
+
+/// Where a [`PRE_MFA_BOOTSTRAP_ACTIONS`] action needs no MFA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreMfaScope {
+    /// On the user's own IAM user (under any path) and own virtual MFA device
+    /// (`arn:aws:iam::*:user/<name>`, `…:user/*/<name>`, `…:mfa/<name>`).
+    OwnResources,
+    /// Account-level listings that support no resource-level scoping: any resource.
+    Account,
+}
+
 /// Decides whether MFA is enforced for a user: every request an Allow statement grants in a
 /// session without MFA (a long-term access key, or a console session without MFA) must be
 /// covered, i.e. lie within the actions *and* resources of a Deny that provably applies in
@@ -2147,7 +2201,6 @@ fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool
 /// see), and which resource types an action really accepts.
 #[derive(Debug, Clone)]
 pub struct MfaProber {
-    not_sensitive: Vec<String>,
     /// [`action_regions`] answers by their patterns: the same group policies are analysed
     /// for every member, and actions hold no policy variables.
     regions: std::cell::RefCell<RegionMemo>,
@@ -2160,27 +2213,58 @@ impl Default for MfaProber {
 }
 
 impl MfaProber {
-    /// The actions that need no MFA come from the canonical policy's deny (`NotAction`), so
-    /// the definition of "sensitive" has the same single source as the policy itself.
     pub fn new() -> Self {
-        let mut not_sensitive: Vec<String> = NO_PERMISSION_ACTIONS.iter().map(|a| a.to_string()).collect();
-        if let Ok(doc) = canonical_self_service() {
-            for s in &doc.statements {
-                if let (Effect::Deny, Actions::NotAction(list)) = (s.effect, &s.actions) {
-                    not_sensitive.extend(list.iter().cloned());
-                }
-            }
-        }
-        Self { not_sensitive, regions: Default::default() }
+        Self { regions: Default::default() }
     }
 
-    /// The requests that need no MFA: set-up of one's own MFA, whatever the resource.
-    fn exempt(&self, _username: &str, _account: &str) -> Vec<Cover> {
-        vec![Cover {
-            actions: GlobSet::AnyOf(self.not_sensitive.iter().map(|a| plain_tokens(a)).collect()),
-            resources: GlobSet::AnyOf(vec![vec![Tok::Star]]),
-            key: "not sensitive".into(),
-        }]
+    /// The requests that need no MFA: [`NO_PERMISSION_ACTIONS`] anywhere, and
+    /// [`PRE_MFA_BOOTSTRAP_ACTIONS`] where their [`PreMfaScope`] says. The account part of
+    /// the own resources is left open: IAM user operations never reach another account.
+    fn exempt(&self, username: &str, _account: &str) -> Vec<Cover> {
+        let actions = |scope: Option<PreMfaScope>| -> Vec<Vec<Tok>> {
+            match scope {
+                None => NO_PERMISSION_ACTIONS.iter().map(|a| plain_tokens(a)).collect(),
+                Some(scope) => PRE_MFA_BOOTSTRAP_ACTIONS
+                    .iter()
+                    .filter(|(_, s)| *s == scope)
+                    .map(|(a, _)| plain_tokens(a))
+                    .collect(),
+            }
+        };
+        // `*` in the text is a wildcard; the user name holds none (IAM names are `[\w+=,.@-]`).
+        let literal = |s: String| -> Vec<Tok> {
+            let mut out = Vec::new();
+            for (i, part) in s.split('*').enumerate() {
+                if i > 0 {
+                    out.push(Tok::Star);
+                }
+                out.extend(part.chars().map(Tok::Lit));
+            }
+            out
+        };
+        let own = vec![
+            literal(format!("arn:aws:iam::*:user/{username}")),
+            literal(format!("arn:aws:iam::*:user/*/{username}")),
+            literal(format!("arn:aws:iam::*:mfa/{username}")),
+        ];
+        let anywhere = || GlobSet::AnyOf(vec![vec![Tok::Star]]);
+        vec![
+            Cover {
+                actions: GlobSet::AnyOf(actions(None)),
+                resources: anywhere(),
+                key: "no permission".into(),
+            },
+            Cover {
+                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::Account))),
+                resources: anywhere(),
+                key: "bootstrap, account".into(),
+            },
+            Cover {
+                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::OwnResources))),
+                resources: GlobSet::AnyOf(own),
+                key: "bootstrap, own".into(),
+            },
+        ]
     }
 
     fn regions_of(
@@ -2212,6 +2296,7 @@ impl MfaProber {
     {
         let docs = || policies.iter().map(|(_, d)| d.borrow());
         let sessions = [Session::AccessKey, Session::ConsoleWithoutMfa];
+        let exempt = self.exempt(username, account);
         let covers: Vec<Vec<Cover>> = sessions
             .iter()
             .map(|&session| {
@@ -2233,7 +2318,7 @@ impl MfaProber {
                         }
                     }
                 }
-                covers.extend(self.exempt(username, account));
+                covers.extend(exempt.iter().cloned());
                 covers
             })
             .collect();
@@ -2293,6 +2378,15 @@ impl MfaProber {
                 covers.iter().zip(inside).filter(|(_, i)| **i).map(|(c, _)| &c.resources).collect();
             if outside.iter().any(|r| is_universal(r)) {
                 return Ok(None);
+            }
+            // Each pattern written out again in a cover (the canonical policy's own-user
+            // statements against the own-resource bootstrap set): contained, no automaton.
+            if let GlobSet::AnyOf(ps) = &resources {
+                let verbatim =
+                    |p: &Vec<Tok>| outside.iter().any(|r| matches!(r, GlobSet::AnyOf(qs) if qs.contains(p)));
+                if ps.iter().all(verbatim) {
+                    return Ok(None);
+                }
             }
             let fits = |arn: &str| {
                 set_contains(&resources, arn, false) && !outside.iter().any(|r| set_contains(r, arn, false))
@@ -2386,7 +2480,7 @@ impl MfaProber {
                         push(p.clone());
                         continue;
                     }
-                    PROBE_ACTIONS.iter().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
+                    known_actions().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
                     // Then the pattern with its wildcards filled in (`logs:DeleteAny`): a family
                     // we have no sample for, or members the samples do not stand for.
                     if p.contains(':') {
@@ -2395,15 +2489,25 @@ impl MfaProber {
                 }
             }
             Actions::NotAction(patterns) => {
-                for a in PROBE_ACTIONS {
+                for a in known_actions() {
                     if !patterns.iter().any(|p| action_matches(p, a)) {
-                        push((*a).to_string());
+                        push(a.to_string());
                     }
                 }
             }
         }
         out
     }
+}
+
+/// Real action names, to name a gap with: the well-known sensitive ones first, then the
+/// pre-MFA bootstrap and credential actions.
+fn known_actions() -> impl Iterator<Item = &'static str> {
+    PROBE_ACTIONS
+        .iter()
+        .copied()
+        .chain(PRE_MFA_BOOTSTRAP_ACTIONS.iter().map(|(a, _)| *a))
+        .chain(CREDENTIAL_ACTIONS.iter().map(|(a, _)| *a))
 }
 
 /// Concrete resources to try for an action a statement allows, as (pattern as written,

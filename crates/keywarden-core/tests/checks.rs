@@ -1333,8 +1333,8 @@ fn seed_002_is_drift_and_overbroad_naming_the_statement_and_actions() {
     let mut inv = inventory(vec![console_user("alice")]);
     set_group_policy(&mut inv, MFA_GROUP, "self-service", &seed_002_policy());
     let ev = run(&inv);
-    // Its deny also leaves iam:ListUsers open without MFA: every member can enumerate the
-    // account's users with a stolen password or key.
+    // Its deny also leaves iam:ListUsers open without MFA, which AWS documents as a
+    // pre-MFA option (no gap), and the MFA device actions on every user's device (a gap).
     assert_eq!(
         fired(&ev),
         BTreeSet::from([
@@ -1346,9 +1346,11 @@ fn seed_002_is_drift_and_overbroad_naming_the_statement_and_actions() {
         ev.findings
     );
     let open = &of(&ev, CheckId::UserMfaNotEnforced)[0].message;
-    assert!(open.starts_with("alice may call iam:ListUsers on arn:aws:iam::*:user/ "), "{open}");
+    assert!(open.starts_with("alice may call iam:CreateVirtualMFADevice on arn:aws:iam::*:mfa/* "), "{open}");
     assert!(
-        open.ends_with("(granted by inline policy self-service of group SelfEdit, statement AllowListUsers)"),
+        open.ends_with(
+            "(granted by inline policy self-service of group SelfEdit, statement AllowMFAHandling)"
+        ),
         "{open}"
     );
     let over = of(&ev, CheckId::SelfServicePolicyOverbroad);
