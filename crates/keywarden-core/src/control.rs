@@ -14,7 +14,8 @@ use crate::checks::{account_finding, user_finding, UserScope};
 use crate::config::AuditPolicy;
 use crate::model::{Authorization, GroupDetail, UserDetail};
 use crate::policy::{
-    canonical_self_service, compare, overbroad_self_service, MfaEnforcement, MfaProber, PolicyDocument,
+    canonical_self_service, compare, grants_beyond, overbroad_in, MfaEnforcement, MfaProber, OverbroadIn,
+    PolicyDocument,
 };
 use crate::report::Finding;
 
@@ -256,48 +257,50 @@ fn group_checks(
         }
     }
     if evaluated(CheckId::SelfServicePolicyOverbroad) {
+        // Every document of the group is judged, and judged together: a Deny in one takes an
+        // Allow of another back for every member.
+        let mut parsed: Vec<(&Doc, &PolicyDocument)> = Vec::new();
         for doc in docs {
-            let parsed = match &doc.parsed {
-                Ok(p) => p,
-                Err(problem) => {
-                    out.unknown.entry(CheckId::SelfServicePolicyOverbroad).or_default().push(format!(
-                        "{}: {}",
-                        doc.label,
-                        problem.reason()
-                    ));
-                    continue;
-                }
-            };
-            // One finding per statement, naming every action it over-reaches with.
-            let mut by_statement: BTreeMap<(usize, String), Vec<String>> = BTreeMap::new();
-            for o in overbroad_self_service(parsed) {
-                if o.certain {
-                    by_statement.entry((o.statement, o.sid)).or_default().push(o.action);
-                } else {
-                    out.unknown
-                        .entry(CheckId::SelfServicePolicyOverbroad)
-                        .or_default()
-                        .push(format!("{}, statement {}: {}", doc.label, o.sid, o.reason));
-                }
+            match &doc.parsed {
+                Ok(p) => parsed.push((doc, p.as_ref())),
+                Err(problem) => out
+                    .unknown
+                    .entry(CheckId::SelfServicePolicyOverbroad)
+                    .or_default()
+                    .push(format!("{}: {}", doc.label, problem.reason())),
             }
-            for ((index, sid), actions) in by_statement {
-                // The statement's own resources say why: they are not limited to the caller.
-                let resources = parsed
-                    .statements
-                    .get(index)
-                    .map(|st| st.resources.patterns().join(", "))
-                    .unwrap_or_default();
-                out.findings.push(account_finding(
-                    CheckId::SelfServicePolicyOverbroad,
-                    &format!("{resource} policy {} statement {sid}", doc.name),
-                    format!(
-                        "statement {sid} of {} lets a member of {name} act on other users' credentials with {} \
-                         (resource {resources} is not limited to the caller's own)",
-                        doc.label,
-                        actions.join(", ")
-                    ),
-                ));
+        }
+        let documents: Vec<&PolicyDocument> = parsed.iter().map(|(_, p)| *p).collect();
+        // One finding per statement, naming every action it over-reaches with.
+        let mut by_statement: BTreeMap<(usize, usize, String), Vec<String>> = BTreeMap::new();
+        for OverbroadIn { policy, finding: o } in overbroad_in(&documents) {
+            if o.certain {
+                by_statement.entry((policy, o.statement, o.sid)).or_default().push(o.action);
+            } else {
+                out.unknown
+                    .entry(CheckId::SelfServicePolicyOverbroad)
+                    .or_default()
+                    .push(format!("{}, statement {}: {}", parsed[policy].0.label, o.sid, o.reason));
             }
+        }
+        for ((policy, index, sid), actions) in by_statement {
+            let (doc, document) = parsed[policy];
+            // The statement's own resources say why: they are not limited to the caller.
+            let resources = document
+                .statements
+                .get(index)
+                .map(|st| st.resources.patterns().join(", "))
+                .unwrap_or_default();
+            out.findings.push(account_finding(
+                CheckId::SelfServicePolicyOverbroad,
+                &format!("{resource} policy {} statement {sid}", doc.name),
+                format!(
+                    "statement {sid} of {} lets a member of {name} act on other users' credentials with {} \
+                     (resource {resources} is not limited to the caller's own)",
+                    doc.label,
+                    actions.join(", ")
+                ),
+            ));
         }
     }
 }
@@ -306,12 +309,14 @@ fn drift(name: &str, resource: &str, docs: &[Doc], canonical: &PolicyDocument, o
     let mut closest: Option<(&Doc, Vec<String>)> = None;
     let mut unread = Vec::new();
     let mut invalid = Vec::new();
-    for doc in docs {
+    for (at, doc) in docs.iter().enumerate() {
         match &doc.parsed {
             Ok(parsed) => {
                 let diffs: Vec<String> = compare(canonical, parsed).iter().map(ToString::to_string).collect();
                 if diffs.is_empty() {
-                    return; // The canonical policy is there, unchanged.
+                    // The canonical policy is there, unchanged; the group's other policies
+                    // must not grant its members more.
+                    return extras(name, resource, docs, at, canonical, out);
                 }
                 if closest.as_ref().is_none_or(|(_, best)| diffs.len() < best.len()) {
                     closest = Some((doc, diffs));
@@ -342,4 +347,46 @@ fn drift(name: &str, resource: &str, docs: &[Doc], canonical: &PolicyDocument, o
         message.push_str(&format!("; {}", invalid.join("; ")));
     }
     out.findings.push(account_finding(CheckId::SelfServicePolicyDrift, resource, message));
+}
+
+/// The group carries the canonical policy (`docs[canonical_at]`): every other policy of the
+/// group is drift if it may grant what the canonical one does not ([`grants_beyond`]), and
+/// makes the check `unknown` if it could not be read or parsed (it might).
+fn extras(
+    name: &str,
+    resource: &str,
+    docs: &[Doc],
+    canonical_at: usize,
+    canonical: &PolicyDocument,
+    out: &mut ControlOutcome,
+) {
+    let mut more = Vec::new();
+    for (_, doc) in docs.iter().enumerate().filter(|(at, _)| *at != canonical_at) {
+        match &doc.parsed {
+            Ok(parsed) => {
+                let beyond = grants_beyond(canonical, parsed);
+                if !beyond.is_empty() {
+                    let statements: Vec<String> = beyond.into_iter().map(|(_, s)| s).collect();
+                    more.push(format!("{} grants {}", doc.label, statements.join("; ")));
+                }
+            }
+            Err(problem) => out.unknown.entry(CheckId::SelfServicePolicyDrift).or_default().push(format!(
+                "cannot tell whether {} grants more than the canonical policy: {}",
+                doc.label,
+                problem.reason()
+            )),
+        }
+    }
+    if !more.is_empty() {
+        out.findings.push(account_finding(
+            CheckId::SelfServicePolicyDrift,
+            resource,
+            format!(
+                "group {name} carries the canonical self-service policy ({}), but its other policies grant what \
+                 the canonical one does not: {}",
+                docs[canonical_at].label,
+                more.join("; ")
+            ),
+        ));
+    }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::rc::Rc;
 
 use serde_json::Value;
 use thiserror::Error;
@@ -929,11 +930,196 @@ fn resource_matches(pattern: &str, req: &Request, substitute: bool) -> Tri {
     }
 }
 
+/// Operators whose result is the negation of a positive form: IAM documents that each of
+/// them matches a request that lacks the key ("If the key that you specify in a policy
+/// condition is not present in the request context, the values do not match" holds for the
+/// positive form; the negated one is then true).
+fn negated_operator(base: &str) -> bool {
+    matches!(
+        base,
+        "StringNotEquals"
+            | "StringNotEqualsIgnoreCase"
+            | "StringNotLike"
+            | "ArnNotEquals"
+            | "ArnNotLike"
+            | "NumericNotEquals"
+            | "DateNotEquals"
+            | "NotIpAddress"
+    )
+}
+
+/// A decimal number as IAM's Numeric operators read it (`[+-]digits[.digits]`), compared
+/// exactly: `f64` would call 9007199254740993 and 9007199254740992 equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    /// Integer digits without leading zeros (`""` for zero).
+    int: String,
+    /// Fraction digits without trailing zeros.
+    frac: String,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let t = text.trim();
+        let (negative, digits) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+            return None;
+        }
+        let int = int.trim_start_matches('0').to_string();
+        let frac = frac.trim_end_matches('0').to_string();
+        let negative = negative && !(int.is_empty() && frac.is_empty());
+        Some(Decimal { negative, int, frac })
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let magnitude = self
+            .int
+            .len()
+            .cmp(&other.int.len())
+            .then_with(|| self.int.cmp(&other.int))
+            .then_with(|| self.frac.cmp(&other.frac));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (false, true) => std::cmp::Ordering::Greater,
+            (true, false) => std::cmp::Ordering::Less,
+        }
+    }
+}
+
+/// A Date operator value: epoch seconds, or the W3C profile of ISO 8601 that AWS documents
+/// for policies (`2020-01-01`, `2020-01-01T00:00Z`, `2020-01-01T00:00:00Z`, with fractional
+/// seconds or a `+hh:mm` offset). A date-time without a zone is read as UTC.
+fn parse_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let t = text.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|n| n.and_utc());
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M%:z") {
+        return Some(d.with_timezone(&Utc));
+    }
+    let naive = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')).unwrap_or(t);
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(naive, f).ok())
+        .map(|n| n.and_utc())
+}
+
+/// An `IpAddress` operand: an IPv4 or IPv6 network in CIDR notation, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpNet {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+impl IpNet {
+    fn parse(text: &str) -> Option<IpNet> {
+        let t = text.trim();
+        let (addr, prefix) = match t.split_once('/') {
+            Some((a, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                (a, Some(p.parse::<u8>().ok()?))
+            }
+            Some(_) => return None,
+            None => (t, None),
+        };
+        match addr.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) => {
+                let p = prefix.unwrap_or(32);
+                (p <= 32).then_some(IpNet::V4(u32::from(a), p))
+            }
+            std::net::IpAddr::V6(a) => {
+                let p = prefix.unwrap_or(128);
+                (p <= 128).then_some(IpNet::V6(u128::from(a), p))
+            }
+        }
+    }
+
+    /// Whether `addr` (an address, as the request carries it) lies in this network. IPv4 and
+    /// IPv6 are separate: an IPv4 network does not contain an IPv4-mapped IPv6 address.
+    fn contains(&self, addr: std::net::IpAddr) -> bool {
+        match (self, addr) {
+            (IpNet::V4(net, p), std::net::IpAddr::V4(a)) => {
+                let mask = if *p == 0 { 0 } else { u32::MAX << (32 - u32::from(*p)) };
+                (u32::from(a) & mask) == (net & mask)
+            }
+            (IpNet::V6(net, p), std::net::IpAddr::V6(a)) => {
+                let mask = if *p == 0 { 0 } else { u128::MAX << (128 - u32::from(*p)) };
+                (u128::from(a) & mask) == (net & mask)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// For the typed operators (Numeric, Date, IP), whether each context value matches any
+/// condition value in the operator's positive form. `None` when a value on either side does
+/// not parse as the operator's type: IAM then treats the condition as not matching.
+fn typed_matches(base: &str, context: &[String], values: &[String]) -> Option<Vec<bool>> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let holds = |o: std::cmp::Ordering| -> bool {
+        let suffix = base.trim_start_matches("Numeric").trim_start_matches("Date");
+        match suffix {
+            "Equals" | "NotEquals" => o == Equal,
+            "LessThan" => o == Less,
+            "LessThanEquals" => o != Greater,
+            "GreaterThan" => o == Greater,
+            "GreaterThanEquals" => o != Less,
+            _ => false,
+        }
+    };
+    if base.starts_with("Numeric") {
+        let cond: Vec<Decimal> = values.iter().map(|v| Decimal::parse(v)).collect::<Option<_>>()?;
+        let ctx: Vec<Decimal> = context.iter().map(|v| Decimal::parse(v)).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|x| cond.iter().any(|c| holds(x.cmp(c)))).collect())
+    } else if base.starts_with("Date") {
+        let cond: Vec<_> = values.iter().map(|v| parse_date(v)).collect::<Option<_>>()?;
+        let ctx: Vec<_> = context.iter().map(|v| parse_date(v)).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|x| cond.iter().any(|c| holds(x.cmp(c)))).collect())
+    } else {
+        let cond: Vec<IpNet> = values.iter().map(|v| IpNet::parse(v)).collect::<Option<_>>()?;
+        let ctx: Vec<std::net::IpAddr> =
+            context.iter().map(|v| v.trim().parse().ok()).collect::<Option<_>>()?;
+        Some(ctx.iter().map(|a| cond.iter().any(|n| n.contains(*a))).collect())
+    }
+}
+
+/// Evaluates one condition test against the request, as IAM documents it:
+///
+/// * a key the request lacks (or carries as an empty set): `...IfExists` matches, negated
+///   operators match, `ForAllValues:` matches (the empty set is a subset of anything),
+///   `ForAnyValue:` does not, and every other operator does not;
+/// * without a set qualifier, a multi-valued key matches a positive operator when any of
+///   its values matches any condition value, and a negated one when none does;
+/// * `ForAnyValue:` matches when at least one request value passes the single-value test,
+///   `ForAllValues:` when every one does (for a negated operator, the single-value test is
+///   "matches none of the condition values");
+/// * a Numeric, Date or IP value that does not parse, on either side, makes the condition
+///   not match, whatever the operator.
 fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
     let (qualifier, base, if_exists) = split_operator(&c.operator);
-    if qualifier.is_some() {
-        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
-    }
     let actual = match req.context_values(&c.key) {
         Context::Values(v) => Some(v),
         Context::Absent => None,
@@ -945,78 +1131,111 @@ fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> Tri {
         }
     };
     if base == "Null" {
+        if qualifier.is_some() {
+            return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
+        }
         // Null: "true" means the key must be absent, "false" that it must be present.
-        let absent = actual.is_none();
+        let absent = actual.is_none_or(<[String]>::is_empty);
         return Tri::or_any(c.values.iter().map(|v| match v.to_ascii_lowercase().as_str() {
             "true" => Tri::from_bool(absent),
             "false" => Tri::from_bool(!absent),
             other => Tri::Unknown(format!("Null condition on {} has a non-boolean value {other:?}", c.key)),
         }));
     }
-    // Negated operators match when the key is absent; IAM documents this for the string
-    // and ARN forms, and the numeric, date and IP forms follow the same rule.
-    let negated = matches!(
-        base,
-        "StringNotEquals"
-            | "StringNotEqualsIgnoreCase"
-            | "StringNotLike"
-            | "ArnNotEquals"
-            | "ArnNotLike"
-            | "NumericNotEquals"
-            | "DateNotEquals"
-            | "NotIpAddress"
-    );
-    let Some(actual) = actual else {
-        // Absent key: IfExists matches; negated operators match; the rest do not. This holds
-        // for every operator, so even one we cannot compare values for is decided here
-        // (`NumericLessThan aws:MultiFactorAuthAge` without MFA, say).
-        return Tri::from_bool(if_exists || negated);
-    };
-    let supported = matches!(
-        base,
-        "Bool"
-            | "StringEquals"
-            | "StringNotEquals"
-            | "StringLike"
-            | "StringNotLike"
-            | "ArnEquals"
-            | "ArnLike"
-            | "ArnNotEquals"
-            | "ArnNotLike"
-    );
-    if !supported {
-        return Tri::Unknown(format!("condition operator {} is not supported", c.operator));
-    }
-    // Does one context value match one condition value (positive form)?
-    let one = |value: &str, cond: &str| -> Tri {
-        match base {
-            "Bool" => Tri::from_bool(value.eq_ignore_ascii_case(cond)),
-            "StringEquals" | "StringNotEquals" => match tokenize(cond, req, substitute, false) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
-            "StringLike" | "StringNotLike" => match tokenize(cond, req, substitute, true) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, false)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
-            // ArnEquals and ArnLike behave the same in IAM: per-part wildcard match.
-            _ => match tokenize(cond, req, substitute, true) {
-                Ok(t) => Tri::from_bool(match_tokens(&t, value, false, true)),
-                Err(r) => Tri::Unknown(format!("condition on {}: {r}", c.key)),
-            },
+    let negated = negated_operator(base);
+    let actual = match actual {
+        Some(v) if !v.is_empty() => v,
+        // Absent key: decided here for every operator, even one we cannot compare values
+        // for (`BinaryEquals`), as IAM does not look at the values then.
+        _ => {
+            return Tri::from_bool(match qualifier {
+                Some("ForAllValues") => true,
+                Some(_) => if_exists,
+                None => if_exists || negated,
+            })
         }
     };
-    let any = Tri::or_any(
-        actual.iter().flat_map(|v| c.values.iter().map(move |cv| (v, cv))).map(|(v, cv)| one(v, cv)),
-    );
-    if negated {
-        any.not()
-    } else {
-        any
+    // Does each context value match any condition value (positive form)?
+    let per_value: Vec<Tri> = match base {
+        "NumericEquals"
+        | "NumericNotEquals"
+        | "NumericLessThan"
+        | "NumericLessThanEquals"
+        | "NumericGreaterThan"
+        | "NumericGreaterThanEquals"
+        | "DateEquals"
+        | "DateNotEquals"
+        | "DateLessThan"
+        | "DateLessThanEquals"
+        | "DateGreaterThan"
+        | "DateGreaterThanEquals"
+        | "IpAddress"
+        | "NotIpAddress" => match typed_matches(base, actual, &c.values) {
+            Some(v) => v.into_iter().map(Tri::from_bool).collect(),
+            None => return Tri::No,
+        },
+        "Bool"
+        | "StringEquals"
+        | "StringNotEquals"
+        | "StringEqualsIgnoreCase"
+        | "StringNotEqualsIgnoreCase"
+        | "StringLike"
+        | "StringNotLike"
+        | "ArnEquals"
+        | "ArnLike"
+        | "ArnNotEquals"
+        | "ArnNotLike" => {
+            // (wildcards, case-insensitive, ARN-aware)
+            let (wildcards, ci, arn) = match base {
+                "Bool" => (false, true, false),
+                "StringEquals" | "StringNotEquals" => (false, false, false),
+                "StringEqualsIgnoreCase" | "StringNotEqualsIgnoreCase" => (false, true, false),
+                "StringLike" | "StringNotLike" => (true, false, false),
+                // ArnEquals and ArnLike behave the same in IAM: per-part wildcard match.
+                _ => (true, false, true),
+            };
+            let mut patterns = Vec::with_capacity(c.values.len());
+            for cv in &c.values {
+                let cv = if base == "Bool" { cv.as_str() } else { cv };
+                match tokenize(cv, req, substitute && base != "Bool", wildcards) {
+                    Ok(t) => patterns.push(t),
+                    Err(r) => return Tri::Unknown(format!("condition on {}: {r}", c.key)),
+                }
+            }
+            actual
+                .iter()
+                .map(|v| Tri::from_bool(patterns.iter().any(|p| match_tokens(p, v, ci, arn))))
+                .collect()
+        }
+        _ => return Tri::Unknown(format!("condition operator {} is not supported", c.operator)),
+    };
+    let single = |t: Tri| if negated { t.not() } else { t };
+    match qualifier {
+        None => {
+            let any = Tri::or_any(per_value);
+            if negated {
+                any.not()
+            } else {
+                any
+            }
+        }
+        Some("ForAllValues") => Tri::and_all(per_value.into_iter().map(single)),
+        Some(_) => Tri::or_any(per_value.into_iter().map(single)),
     }
 }
 
 fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
+    statement_applies_with(s, req, substitute, &|c: &Condition| eval_condition(c, req, substitute))
+}
+
+/// [`statement_applies`] with the conditions judged by `condition` (the analyses decide some
+/// conditions from the caller's side instead of from a request).
+fn statement_applies_with(
+    s: &Statement,
+    req: &Request,
+    substitute: bool,
+    condition: &dyn Fn(&Condition) -> Tri,
+) -> Tri {
     let action = match &s.actions {
         Actions::Action(p) => p.iter().any(|a| action_matches(a, &req.action)),
         Actions::NotAction(p) => !p.iter().any(|a| action_matches(a, &req.action)),
@@ -1033,7 +1252,7 @@ fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
     if resource == Tri::No {
         return Tri::No;
     }
-    let conditions = Tri::and_all(s.conditions.iter().map(|c| eval_condition(c, req, substitute)));
+    let conditions = Tri::and_all(s.conditions.iter().map(condition));
     Tri::and_all([resource, conditions])
 }
 
@@ -1104,6 +1323,263 @@ pub fn evaluate_json(policies: &[&str], req: &Request) -> Decision {
         }
     }
     evaluate(&docs, req)
+}
+
+// ---------------------------------------------------------------------------------------
+// Glob sets: containment, and a string that tells two patterns apart
+// ---------------------------------------------------------------------------------------
+
+/// A set of strings given by `*`/`?` globs, as an `Action`/`Resource` element gives one:
+/// any string one of the patterns matches, or (for `NotAction`/`NotResource`) any string
+/// none of them matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobSet {
+    AnyOf(Vec<Vec<Tok>>),
+    NoneOf(Vec<Vec<Tok>>),
+}
+
+/// The analysis gave up: the patterns make too many automaton states to explore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TooComplex;
+
+/// How many automaton states a [`glob_witness`] search may visit before it gives up.
+const GLOB_STATE_LIMIT: usize = 20_000;
+
+/// The glob patterns (as tokens) a string must match: at least one pattern of every `all`
+/// group, and none of the `none` patterns.
+#[derive(Debug, Default)]
+struct GlobQuery<'a> {
+    all: Vec<&'a [Vec<Tok>]>,
+    none: Vec<&'a [Tok]>,
+}
+
+impl<'a> GlobQuery<'a> {
+    /// The string must be in `set`.
+    fn inside(&mut self, set: &'a GlobSet) -> &mut Self {
+        match set {
+            GlobSet::AnyOf(p) => self.all.push(p),
+            GlobSet::NoneOf(p) => self.none.extend(p.iter().map(Vec::as_slice)),
+        }
+        self
+    }
+    /// The string must not be in `set`.
+    fn outside(&mut self, set: &'a GlobSet) -> &mut Self {
+        match set {
+            GlobSet::AnyOf(p) => self.none.extend(p.iter().map(Vec::as_slice)),
+            GlobSet::NoneOf(p) => self.all.push(p),
+        }
+        self
+    }
+}
+
+/// The positions a glob can be at after some input: a bit per position (`0..=len`).
+fn glob_closure(p: &[Tok], set: &mut [bool]) {
+    // A star may match nothing, so being before it is being after it too. Stars only lead
+    // forward, so one forward pass closes the set.
+    for i in 0..p.len() {
+        if set[i] && p[i] == Tok::Star {
+            set[i + 1] = true;
+        }
+    }
+}
+
+fn glob_step(p: &[Tok], set: &[bool], c: char, case_insensitive: bool) -> Vec<bool> {
+    let mut next = vec![false; p.len() + 1];
+    for i in 0..p.len() {
+        if !set[i] {
+            continue;
+        }
+        match p[i] {
+            Tok::Star => next[i] = true,
+            Tok::One => next[i + 1] = true,
+            Tok::Lit(x) => {
+                if x == c || (case_insensitive && x.eq_ignore_ascii_case(&c)) {
+                    next[i + 1] = true;
+                }
+            }
+        }
+    }
+    glob_closure(p, &mut next);
+    next
+}
+
+/// A shortest string that satisfies `query`, `None` if there is none: the patterns are
+/// compiled to automata whose product is explored breadth-first over the characters the
+/// patterns name plus one they do not (every other character behaves like that one).
+/// This decides containment exactly: A ⊆ B1 ∪ … ∪ Bn iff no string matches A and none of Bi.
+fn glob_witness(query: &GlobQuery<'_>, case_insensitive: bool) -> Result<Option<String>, TooComplex> {
+    let patterns: Vec<&[Tok]> = query
+        .all
+        .iter()
+        .flat_map(|g| g.iter().map(Vec::as_slice))
+        .chain(query.none.iter().copied())
+        .collect();
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::with_capacity(query.all.len());
+    let mut at = 0;
+    for g in &query.all {
+        groups.push(at..at + g.len());
+        at += g.len();
+    }
+    let negatives = at..patterns.len();
+    let norm = |c: char| if case_insensitive { c.to_ascii_lowercase() } else { c };
+    let mut alphabet: BTreeSet<char> = patterns
+        .iter()
+        .flat_map(|p| p.iter())
+        .filter_map(|t| match t {
+            Tok::Lit(c) => Some(norm(*c)),
+            _ => None,
+        })
+        .collect();
+    if let Some(fresh) = "xqzjkvw0123456789_~#".chars().chain('\u{100}'..).find(|c| !alphabet.contains(c)) {
+        alphabet.insert(fresh);
+    }
+    let alphabet: Vec<char> = alphabet.into_iter().collect();
+
+    let start: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|p| {
+            let mut s = vec![false; p.len() + 1];
+            s[0] = true;
+            glob_closure(p, &mut s);
+            s
+        })
+        .collect();
+    let accepts = |state: &[Vec<bool>], k: usize| state[k][patterns[k].len()];
+    let satisfied = |state: &[Vec<bool>]| {
+        groups.iter().all(|g| g.clone().any(|k| accepts(state, k)))
+            && !negatives.clone().any(|k| accepts(state, k))
+    };
+    // A group none of whose patterns can still match is a dead end.
+    let alive = |state: &[Vec<bool>]| groups.iter().all(|g| g.clone().any(|k| state[k].iter().any(|b| *b)));
+
+    let mut seen: std::collections::HashMap<Vec<Vec<bool>>, usize> = std::collections::HashMap::new();
+    // (state, parent index, character that led here)
+    let mut nodes: Vec<(Vec<Vec<bool>>, usize, char)> = Vec::new();
+    if !alive(&start) {
+        return Ok(None);
+    }
+    seen.insert(start.clone(), 0);
+    nodes.push((start, usize::MAX, '\0'));
+    let mut next = 0;
+    while next < nodes.len() {
+        if satisfied(&nodes[next].0) {
+            let mut text = Vec::new();
+            let mut n = next;
+            while nodes[n].1 != usize::MAX {
+                text.push(nodes[n].2);
+                n = nodes[n].1;
+            }
+            return Ok(Some(text.into_iter().rev().collect()));
+        }
+        for &c in &alphabet {
+            let state: Vec<Vec<bool>> = patterns
+                .iter()
+                .zip(&nodes[next].0)
+                .map(|(p, s)| glob_step(p, s, c, case_insensitive))
+                .collect();
+            if !alive(&state) || seen.contains_key(&state) {
+                continue;
+            }
+            if nodes.len() >= GLOB_STATE_LIMIT {
+                return Err(TooComplex);
+            }
+            seen.insert(state.clone(), nodes.len());
+            nodes.push((state, next, c));
+        }
+        next += 1;
+    }
+    Ok(None)
+}
+
+/// Whether every string in `a` is in `b` (`None`: too complex to tell).
+fn glob_set_subset(a: &GlobSet, b: &GlobSet, case_insensitive: bool) -> Option<bool> {
+    let mut q = GlobQuery::default();
+    q.inside(a).outside(b);
+    glob_witness(&q, case_insensitive).ok().map(|w| w.is_none())
+}
+
+/// Action patterns as glob tokens (actions have no policy variables).
+fn action_set(actions: &Actions) -> GlobSet {
+    let toks = |v: &[String]| v.iter().map(|a| plain_tokens(a)).collect();
+    match actions {
+        Actions::Action(v) => GlobSet::AnyOf(toks(v)),
+        Actions::NotAction(v) => GlobSet::NoneOf(toks(v)),
+    }
+}
+
+fn plain_tokens(pattern: &str) -> Vec<Tok> {
+    pattern
+        .chars()
+        .map(|c| match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            c => Tok::Lit(c),
+        })
+        .collect()
+}
+
+/// Resource patterns as glob tokens, `${aws:username}` replaced by `username` (the
+/// evaluator's own substitution). `Err` names a variable the evaluator does not know.
+fn resource_set(resources: &Resources, username: &str, substitute: bool) -> Result<GlobSet, String> {
+    let req = Request { username: username.to_string(), ..Request::default() };
+    let toks = |v: &[String]| -> Result<Vec<Vec<Tok>>, String> {
+        v.iter().map(|p| tokenize(p, &req, substitute, true)).collect()
+    };
+    Ok(match resources {
+        Resources::Resource(v) => GlobSet::AnyOf(toks(v)?),
+        Resources::NotResource(v) => GlobSet::NoneOf(toks(v)?),
+    })
+}
+
+/// Stands for `${aws:username}` when statements are compared for every member at once: a
+/// character no IAM user name (`[\w+=,.@-]`) and no policy pattern contains, so a pattern
+/// with the variable is contained in another only if that one has the variable in the same
+/// place or a wildcard over it.
+const ANY_MEMBER: &str = "\u{E000}";
+
+/// The statements of `extra` that may grant something no statement of `canonical` grants to
+/// the same member: an Allow is covered when a single unconditional (or identically
+/// conditioned, and no more) Allow of `canonical` contains its actions and its resources.
+/// Denies never grant. When containment cannot be proven the statement is listed, so the
+/// answer errs towards "grants more".
+pub fn grants_beyond(canonical: &PolicyDocument, extra: &PolicyDocument) -> Vec<(usize, String)> {
+    let cover: Vec<(GlobSet, Option<GlobSet>, Normalised)> = canonical
+        .statements
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
+        .map(|s| {
+            (
+                action_set(&s.actions),
+                resource_set(&s.resources, ANY_MEMBER, canonical.substitutes_variables()).ok(),
+                normalise(s),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, s) in extra.statements.iter().enumerate() {
+        if s.effect != Effect::Allow {
+            continue;
+        }
+        let actions = action_set(&s.actions);
+        let resources = resource_set(&s.resources, ANY_MEMBER, extra.substitutes_variables()).ok();
+        let conditions = normalise(s).conditions;
+        let covered = resources.as_ref().is_some_and(|r| {
+            cover.iter().any(|(ca, cr, cn)| {
+                // The canonical statement's conditions must all be among this one's: then
+                // this one is at most as permissive.
+                let narrower = cn.conditions.iter().all(|(op, keys)| {
+                    keys.iter().all(|(k, vs)| conditions.get(op).and_then(|m| m.get(k)) == Some(vs))
+                });
+                narrower
+                    && cr.as_ref().is_some_and(|cr| glob_set_subset(r, cr, false) == Some(true))
+                    && glob_set_subset(&actions, ca, true) == Some(true)
+            })
+        });
+        if !covered {
+            out.push((i, describe(s, i)));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1231,58 +1707,183 @@ fn probe_actions(s: &Statement) -> Vec<(String, Vec<Target>)> {
     out
 }
 
-/// Finds Allow statements of a self-service policy that let a user act on credentials of a
-/// user other than themselves: for each IAM action a statement allows, the evaluator is
-/// asked whether user [`PROBE_CALLER`] (signed in with MFA) may perform it on user `bob`'s
-/// resource ([`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], whichever the action is
-/// authorised on). An answer the evaluator cannot give is reported too, never passed.
-pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
-    let mut out = Vec::new();
-    for (i, s) in doc.statements.iter().enumerate() {
-        if s.effect != Effect::Allow {
-            continue;
+/// Condition keys that name the caller. A member cannot choose them: they decide *who* may
+/// make the request, so the over-broad probe judges them for the caller it picked. Every
+/// other key is something the member controls (MFA, time, source IP, TLS, region, tags it
+/// passes) or may find satisfied (tags on the victim, its own principal tags); the probe
+/// counts those as satisfiable, so that a statement is flagged unless only the victim could
+/// meet it.
+const CALLER_IDENTITY_KEYS: &[&str] = &["aws:username", "aws:PrincipalArn"];
+
+fn is_caller_identity_key(key: &str) -> bool {
+    CALLER_IDENTITY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// The account of the probe's victim when a statement does not name one.
+const PROBE_ACCOUNT: &str = "123456789012";
+
+/// The callers to probe a statement with: [`PROBE_CALLER`], and every user a condition on
+/// the caller's identity names (`aws:username` = `helpdesk` makes `helpdesk` the caller who
+/// might reach others).
+fn probe_callers(s: &Statement) -> Vec<String> {
+    let mut out = vec![PROBE_CALLER.to_string()];
+    for c in s.conditions.iter().filter(|c| is_caller_identity_key(&c.key)) {
+        for v in &c.values {
+            let name = v.rsplit('/').next().unwrap_or(v).replace('*', "keywarden-probe").replace('?', "x");
+            if !name.is_empty() && !name.contains("${") && !out.iter().any(|o| o.eq_ignore_ascii_case(&name))
+            {
+                out.push(name);
+            }
         }
-        let sid = label(s, i);
-        let alone = PolicyDocument { version: doc.version.clone(), statements: vec![s.clone()] };
-        for (action, targets) in probe_actions(s) {
-            for target in targets {
-                let resource = match target {
-                    Target::User => PROBE_VICTIM_USER_ARN,
-                    Target::Mfa => PROBE_VICTIM_MFA_ARN,
-                };
-                let req = Request::new(&action, resource, PROBE_CALLER).with_mfa(true);
-                // The statement on its own must grant it, and the whole document must not
-                // take it back (e.g. with a Deny in the same policy).
-                let verdict = match (
-                    evaluate(std::slice::from_ref(&alone), &req),
-                    evaluate(std::slice::from_ref(doc), &req),
-                ) {
-                    (Decision::Allowed, Decision::Allowed) => Some((
-                        true,
-                        format!(
-                            "allows user {PROBE_CALLER} to call {action} on another user's resource {resource}"
-                        ),
-                    )),
-                    (Decision::Unknown(r), _) | (Decision::Allowed, Decision::Unknown(r)) => Some((
-                        false,
-                        format!("cannot tell whether user {PROBE_CALLER} may call {action} on {resource}: {r}"),
-                    )),
-                    _ => None,
-                };
-                if let Some((certain, reason)) = verdict {
-                    out.push(Overbroad {
-                        sid: sid.clone(),
-                        statement: i,
-                        action: action.clone(),
-                        reason,
-                        certain,
-                    });
-                    break;
+    }
+    out
+}
+
+/// The name of the IAM user or virtual MFA device a concrete IAM ARN is about, with the
+/// resource type (`user` or `mfa`), e.g. `arn:aws:iam::1:user/dev/bob` → (`user`, `bob`).
+fn iam_subject(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" {
+        return None;
+    }
+    let (kind, rest) = parts[5].split_once('/')?;
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    ((kind == "user" || kind == "mfa") && !name.is_empty()).then_some((kind, name))
+}
+
+/// The victims' resources to probe for `caller` and an action authorised on `target`: the
+/// default victim's, and every concrete user or device a resource pattern of the statement
+/// reaches that is not the caller's own (`user/${aws:username}*` reaches `alicekeywarden-probe`;
+/// `arn:aws:iam::555555555555:user/*` reaches a user of that account).
+fn probe_victims(s: &Statement, caller: &str, target: Target, substitute: bool) -> Vec<String> {
+    let kind = match target {
+        Target::User => "user",
+        Target::Mfa => "mfa",
+    };
+    let default = if caller.eq_ignore_ascii_case("bob") { "carol" } else { "bob" };
+    let mut out = vec![format!("arn:aws:iam::{PROBE_ACCOUNT}:{kind}/{default}")];
+    if let Resources::Resource(patterns) = &s.resources {
+        for p in patterns {
+            let arn = concrete_resource(p, "iam:x", caller, PROBE_ACCOUNT, substitute);
+            if let Some((k, name)) = iam_subject(&arn) {
+                if k == kind && !name.eq_ignore_ascii_case(caller) && !out.contains(&arn) {
+                    out.push(arn);
                 }
             }
         }
     }
     out
+}
+
+/// One Allow statement of a self-service policy that lets a member act on another user's
+/// credentials, found among several documents (see [`overbroad_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverbroadIn {
+    /// Index of the document in the slice given to [`overbroad_in`].
+    pub policy: usize,
+    pub finding: Overbroad,
+}
+
+/// Finds Allow statements that let a member of a group act on credentials of a user other
+/// than themselves, judging every document the group carries together: a Deny in any of them
+/// takes an allow back, wherever it is written.
+///
+/// For each IAM action a statement allows, the evaluator asks whether some caller may perform
+/// it on some other user's resource (the default [`PROBE_CALLER`] on
+/// [`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], plus the callers and victims the
+/// statement itself names, see [`probe_callers`] and [`probe_victims`]). Conditions are
+/// judged from the member's side: a condition on the caller's identity
+/// ([`CALLER_IDENTITY_KEYS`]) is evaluated for the chosen caller; every other condition of the
+/// Allow counts as met (a member can sign in with MFA, pick the time, network and region,
+/// and pass tags), and every other condition of a Deny as avoidable. So an allow conditioned
+/// on `aws:MultiFactorAuthAge` is over-broad when its resource is, and a deny only counts when
+/// it applies whatever the member does. An answer the evaluator cannot give is reported too
+/// (`certain: false`), never passed.
+pub fn overbroad_in(docs: &[&PolicyDocument]) -> Vec<OverbroadIn> {
+    let mut out = Vec::new();
+    for (d, doc) in docs.iter().enumerate() {
+        let substitute = doc.substitutes_variables();
+        for (i, s) in doc.statements.iter().enumerate() {
+            if s.effect != Effect::Allow {
+                continue;
+            }
+            let sid = label(s, i);
+            for (action, targets) in probe_actions(s) {
+                if let Some((certain, reason)) = overbroad_action(docs, s, substitute, &action, &targets) {
+                    out.push(OverbroadIn {
+                        policy: d,
+                        finding: Overbroad { sid: sid.clone(), statement: i, action, reason, certain },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether statement `s` lets some caller call `action` on another user's resource, with
+/// the reason (`true`: proven, `false`: the evaluator could not tell).
+fn overbroad_action(
+    docs: &[&PolicyDocument],
+    s: &Statement,
+    substitute: bool,
+    action: &str,
+    targets: &[Target],
+) -> Option<(bool, String)> {
+    let mut unsure = None;
+    for caller in probe_callers(s) {
+        for &target in targets {
+            for victim in probe_victims(s, &caller, target, substitute) {
+                let account = victim.split(':').nth(4).unwrap_or(PROBE_ACCOUNT).to_string();
+                let req = Request::new(action, &victim, &caller)
+                    .with_mfa(true)
+                    .with_context("aws:PrincipalArn", &format!("arn:aws:iam::{account}:user/{caller}"));
+                let granted = statement_applies_with(s, &req, substitute, &|c: &Condition| {
+                    if is_caller_identity_key(&c.key) {
+                        eval_condition(c, &req, substitute)
+                    } else {
+                        Tri::Yes
+                    }
+                });
+                let denied = Tri::or_any(docs.iter().flat_map(|doc| {
+                    let sub = doc.substitutes_variables();
+                    let req = &req;
+                    doc.statements.iter().filter(|d| d.effect == Effect::Deny).map(move |d| {
+                        statement_applies_with(d, req, sub, &|c: &Condition| {
+                            if is_caller_identity_key(&c.key) {
+                                eval_condition(c, req, sub)
+                            } else {
+                                Tri::No
+                            }
+                        })
+                    })
+                }));
+                match (granted, denied) {
+                    (Tri::Yes, Tri::No) => {
+                        return Some((
+                            true,
+                            format!(
+                                "allows user {caller} to call {action} on another user's resource {victim}"
+                            ),
+                        ))
+                    }
+                    (Tri::Unknown(r), _) | (Tri::Yes, Tri::Unknown(r)) => {
+                        unsure.get_or_insert_with(|| {
+                            format!("cannot tell whether user {caller} may call {action} on {victim}: {r}")
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    unsure.map(|r| (false, r))
+}
+
+/// Finds Allow statements of one self-service policy that let a user act on credentials of
+/// another user: [`overbroad_in`] for a group that carries this document alone.
+pub fn overbroad_self_service(doc: &PolicyDocument) -> Vec<Overbroad> {
+    overbroad_in(&[doc]).into_iter().map(|o| o.finding).collect()
 }
 
 /// Parses a document and runs [`overbroad_self_service`].
@@ -1319,6 +1920,8 @@ pub struct MfaGap {
     pub action: String,
     /// The resource as the granting statement writes it (e.g. `*`).
     pub resource: String,
+    /// The concrete request resource the evaluator allowed, e.g. `arn:aws:s3:::…` for `*`.
+    pub example: String,
     pub session: Session,
     /// `<policy label>, statement <sid or #n>`.
     pub granted_by: String,
@@ -1358,24 +1961,249 @@ const PROBE_ACTIONS: &[&str] = &[
     "organizations:LeaveOrganization",
 ];
 
-/// One probe already made: action, concrete resource, and the context that met the allow's
-/// conditions.
-type Probe = (String, String, Vec<(String, String)>);
-
-/// The MFA condition keys a probe controls; every other key it does not set has a value
-/// it cannot know.
+/// The MFA condition keys a session decides; every other key the analysis does not set has
+/// a value it cannot know.
 const MFA_PRESENT: &str = "aws:MultiFactorAuthPresent";
 const MFA_AGE: &str = "aws:MultiFactorAuthAge";
 
-/// Decides whether MFA is enforced for users, by probing their policies: for every Allow
-/// statement, the requests it grants (its literal actions, well-known sensitive actions
-/// its wildcards or `NotAction` cover, on a resource its `Resource` matches, with a request
-/// context that satisfies its conditions) are evaluated without MFA, both as an access key
-/// and as a console session. Any that is allowed is a gap. Actions the canonical policy
-/// deliberately leaves open without MFA (setting up one's own MFA) are not sensitive.
+/// Requests of this shape only: a service prefix, a colon, a name. A witness for "some
+/// action" is drawn from these, so the analysis never reports an empty string as an action.
+const ACTION_SHAPE: &str = "?*:?*";
+
+/// What covers some requests made without MFA, so that an allow of them is no gap: a Deny
+/// that applies in the session whatever else the request carries, or a set of requests
+/// that needs no MFA by design (see [`MfaProber`]).
+#[derive(Debug, Clone)]
+struct Cover {
+    actions: GlobSet,
+    resources: GlobSet,
+    /// The action patterns as written, to look up [`MfaProber`]'s memo cheaply.
+    key: String,
+}
+
+/// A short text that identifies an `Action`/`NotAction` element.
+fn actions_key(actions: &Actions) -> String {
+    format!("{}:{}", actions.element(), actions.patterns().join("\u{1}"))
+}
+
+/// [`action_regions`] answers, by the patterns they were asked about.
+type RegionMemo = std::collections::HashMap<String, Result<Regions, TooComplex>>;
+
+/// Each set of covers (a bit per cover) some action meets, with the shortest such action.
+type Regions = Rc<Vec<(Vec<bool>, String)>>;
+
+/// The request a session without MFA makes, for conditions: the MFA keys as the session
+/// carries them, every other key of unknown value.
+fn session_request(action: &str, resource: &str, username: &str, session: Session) -> Request {
+    let req = Request::new(action, resource, username);
+    match session {
+        Session::AccessKey => req.with_only_absent(&[MFA_PRESENT, MFA_AGE]),
+        Session::ConsoleWithoutMfa => req.with_mfa(false).with_only_absent(&[MFA_AGE]),
+    }
+}
+
+/// Resource patterns as glob tokens for the user, an unknown policy variable widened to `*`:
+/// what an Allow grants is then over-approximated, never under.
+fn resource_set_widened(resources: &Resources, username: &str, substitute: bool) -> GlobSet {
+    let req = Request { username: username.to_string(), ..Request::default() };
+    let toks = |v: &[String]| -> Vec<Vec<Tok>> {
+        v.iter()
+            .map(|p| {
+                tokenize(p, &req, substitute, true).unwrap_or_else(|_| {
+                    let mut out = Vec::new();
+                    let mut rest = p.as_str();
+                    while let Some(start) = rest.find("${") {
+                        out.extend(plain_tokens(&rest[..start]));
+                        out.push(Tok::Star);
+                        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
+                    }
+                    out.extend(plain_tokens(rest));
+                    out
+                })
+            })
+            .collect()
+    };
+    match resources {
+        Resources::Resource(v) => GlobSet::AnyOf(toks(v)),
+        // Widening a NotResource pattern would narrow the set; keep the text literal, and
+        // let the evaluator report the variable for a concrete request.
+        Resources::NotResource(v) => GlobSet::NoneOf(v.iter().map(|p| plain_tokens(p)).collect()),
+    }
+}
+
+fn set_contains(set: &GlobSet, text: &str, case_insensitive: bool) -> bool {
+    let hit = |pats: &[Vec<Tok>]| {
+        if text.is_ascii() {
+            // Without allocating: called for every candidate request and every cover.
+            let eq = |a: char, b: u8| {
+                if case_insensitive {
+                    a.eq_ignore_ascii_case(&(b as char))
+                } else {
+                    a == b as char
+                }
+            };
+            let kind = |t: &Tok| match t {
+                Tok::Star => Wild::Star,
+                Tok::One => Wild::One,
+                Tok::Lit(_) => Wild::Lit,
+            };
+            pats.iter()
+                .any(|p| glob_with(p, text.as_bytes(), kind, |t, b| matches!(t, Tok::Lit(x) if eq(*x, *b))))
+        } else {
+            let chars: Vec<char> = text.chars().collect();
+            pats.iter().any(|p| glob(p, &chars, case_insensitive))
+        }
+    };
+    match set {
+        GlobSet::AnyOf(p) => hit(p),
+        GlobSet::NoneOf(p) => !hit(p),
+    }
+}
+
+/// Whether the set is everything (a bare `*` among an `AnyOf`): the common case of a
+/// deny on `Resource: "*"`, decided without building an automaton.
+fn is_universal(set: &GlobSet) -> bool {
+    matches!(set, GlobSet::AnyOf(p) if p.iter().any(|t| t.as_slice() == [Tok::Star]))
+}
+
+/// The ways an action in `inside` can relate to the covers: each distinct set of covers
+/// (a bit per cover) that contains some action of `inside`, with the shortest such action.
+/// Explores the product automaton of all the patterns completely.
+fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool>, String)>, TooComplex> {
+    let shape = GlobSet::AnyOf(vec![plain_tokens(ACTION_SHAPE)]);
+    let sets: Vec<&GlobSet> = [inside, &shape].into_iter().chain(covers.iter().copied()).collect();
+    let patterns: Vec<(usize, &[Tok])> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| match s {
+            GlobSet::AnyOf(p) | GlobSet::NoneOf(p) => p.iter().map(move |t| (k, t.as_slice())),
+        })
+        .collect();
+    let mut alphabet: BTreeSet<char> = patterns
+        .iter()
+        .flat_map(|(_, p)| p.iter())
+        .filter_map(|t| match t {
+            Tok::Lit(c) => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    if let Some(fresh) = "xqzjkvw".chars().chain('\u{100}'..).find(|c| !alphabet.contains(c)) {
+        alphabet.insert(fresh);
+    }
+    let member = |state: &[Vec<bool>], k: usize| -> bool {
+        let hit = patterns.iter().zip(state).any(|((j, p), s)| *j == k && s[p.len()]);
+        match sets[k] {
+            GlobSet::AnyOf(_) => hit,
+            GlobSet::NoneOf(_) => !hit,
+        }
+    };
+    let dead = |state: &[Vec<bool>]| -> bool {
+        // `inside` or the shape can no longer match.
+        (0..2).any(|k| {
+            matches!(sets[k], GlobSet::AnyOf(_))
+                && patterns.iter().zip(state).all(|((j, _), s)| *j != k || !s.iter().any(|b| *b))
+        })
+    };
+    let start: Vec<Vec<bool>> = patterns
+        .iter()
+        .map(|(_, p)| {
+            let mut s = vec![false; p.len() + 1];
+            s[0] = true;
+            glob_closure(p, &mut s);
+            s
+        })
+        .collect();
+    let mut seen: std::collections::HashSet<Vec<Vec<bool>>> = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<(Vec<Vec<bool>>, String)> = std::collections::VecDeque::new();
+    let mut regions: Vec<(Vec<bool>, String)> = Vec::new();
+    seen.insert(start.clone());
+    queue.push_back((start, String::new()));
+    while let Some((state, text)) = queue.pop_front() {
+        if member(&state, 0) && member(&state, 1) {
+            let covered: Vec<bool> = (2..sets.len()).map(|k| member(&state, k)).collect();
+            if !regions.iter().any(|(c, _)| *c == covered) {
+                regions.push((covered, text.clone()));
+            }
+        }
+        for &c in &alphabet {
+            let next: Vec<Vec<bool>> =
+                patterns.iter().zip(&state).map(|((_, p), s)| glob_step(p, s, c, true)).collect();
+            if dead(&next) || seen.contains(&next) {
+                continue;
+            }
+            if seen.len() >= GLOB_STATE_LIMIT {
+                return Err(TooComplex);
+            }
+            seen.insert(next.clone());
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next, t));
+        }
+    }
+    Ok(regions)
+}
+
+/// The actions AWS's `Force_MFA` tutorial lets a user call before signing in with MFA
+/// ("IAM: Allows MFA-authenticated IAM users to manage their own credentials on the Security
+/// credentials page", IAM User Guide): the `NotAction` list of its `DenyAllExceptListedIfNoMFA`
+/// statement (set up and resynchronise one's own virtual MFA device, see one's own user),
+/// and the options the same page documents: `iam:ListUsers` (to use the Users page),
+/// `iam:CreateLoginProfile` (to set one's password from one's own user page), and
+/// `iam:ChangePassword` with `iam:GetAccountPasswordPolicy` (to change an expired password
+/// at sign-in). A user who can call these without MFA is not an MFA-enforcement failure, but
+/// only on the user's own resources, or account-wide for the account-level ones (see
+/// [`PreMfaScope`]); anywhere else they are judged like any other action. Whether a policy
+/// reaches other users with them is the over-broad check's concern too.
+pub const PRE_MFA_BOOTSTRAP_ACTIONS: &[(&str, PreMfaScope)] = &[
+    ("iam:CreateVirtualMFADevice", PreMfaScope::OwnResources),
+    ("iam:EnableMFADevice", PreMfaScope::OwnResources),
+    ("iam:GetUser", PreMfaScope::OwnResources),
+    ("iam:ListMFADevices", PreMfaScope::OwnResources),
+    ("iam:ResyncMFADevice", PreMfaScope::OwnResources),
+    ("iam:ChangePassword", PreMfaScope::OwnResources),
+    ("iam:CreateLoginProfile", PreMfaScope::OwnResources),
+    ("iam:ListVirtualMFADevices", PreMfaScope::Account),
+    ("iam:ListUsers", PreMfaScope::Account),
+    ("iam:GetAccountPasswordPolicy", PreMfaScope::Account),
+];
+
+/// Where a [`PRE_MFA_BOOTSTRAP_ACTIONS`] action needs no MFA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreMfaScope {
+    /// On the user's own IAM user (under any path) and own virtual MFA device
+    /// (`arn:aws:iam::*:user/<name>`, `…:user/*/<name>`, `…:mfa/<name>`).
+    OwnResources,
+    /// Account-level listings that support no resource-level scoping: any resource.
+    Account,
+}
+
+/// Decides whether MFA is enforced for a user: every request an Allow statement grants in a
+/// session without MFA (a long-term access key, or a console session without MFA) must be
+/// covered, i.e. lie within the actions *and* resources of a Deny that provably applies in
+/// that session, or within the requests that need no MFA by design.
+///
+/// The proof is glob containment, not sampling: an Allow's actions and resources (with
+/// `NotAction`/`NotResource`) are compared with the Denies' as sets of strings, exactly, by
+/// automata over the patterns; so a Deny on `arn:aws:*:*:<account>:*` does not cover an
+/// allow on `*`, which also reaches `arn:aws:s3:::bucket/key` and region-less IAM ARNs.
+/// Each uncovered part is then tried as a concrete request with the evaluator: an allowed one
+/// is the gap reported ([`MfaEnforcement::NotEnforced`]); a part no concrete request confirms
+/// makes the answer [`MfaEnforcement::Unknown`], never "enforced".
+///
+/// What it decides with: a Deny counts for a session only if every condition of it is
+/// definitely true there (conditions on keys other than the MFA keys and `aws:username` are
+/// of unknown value, so a Deny limited to a network or a time counts for nothing); an Allow
+/// is skipped for a session only if one of its conditions is definitely false there (e.g.
+/// `Bool aws:MultiFactorAuthPresent true`, or `NumericLessThan aws:MultiFactorAuthAge`); any
+/// other condition of an Allow is assumed met. What it does not model: service control
+/// policies, permission boundaries, session policies and resource-based policies (which can
+/// only narrow an identity-policy allow, or grant cross-account access the analysis does not
+/// see), and which resource types an action really accepts.
 #[derive(Debug, Clone)]
 pub struct MfaProber {
-    not_sensitive: Vec<String>,
+    /// [`action_regions`] answers by their patterns: the same group policies are analysed
+    /// for every member, and actions hold no policy variables.
+    regions: std::cell::RefCell<RegionMemo>,
 }
 
 impl Default for MfaProber {
@@ -1385,71 +2213,134 @@ impl Default for MfaProber {
 }
 
 impl MfaProber {
-    /// The actions that need no MFA come from the canonical policy's deny (`NotAction`), so
-    /// the definition of "sensitive" has the same single source as the policy itself.
     pub fn new() -> Self {
-        let mut not_sensitive: Vec<String> = NO_PERMISSION_ACTIONS.iter().map(|a| a.to_string()).collect();
-        if let Ok(doc) = canonical_self_service() {
-            for s in &doc.statements {
-                if let (Effect::Deny, Actions::NotAction(list)) = (s.effect, &s.actions) {
-                    not_sensitive.extend(list.iter().cloned());
-                }
+        Self { regions: Default::default() }
+    }
+
+    /// The requests that need no MFA: [`NO_PERMISSION_ACTIONS`] anywhere, and
+    /// [`PRE_MFA_BOOTSTRAP_ACTIONS`] where their [`PreMfaScope`] says. The account part of
+    /// the own resources is left open: IAM user operations never reach another account.
+    fn exempt(&self, username: &str, _account: &str) -> Vec<Cover> {
+        let actions = |scope: Option<PreMfaScope>| -> Vec<Vec<Tok>> {
+            match scope {
+                None => NO_PERMISSION_ACTIONS.iter().map(|a| plain_tokens(a)).collect(),
+                Some(scope) => PRE_MFA_BOOTSTRAP_ACTIONS
+                    .iter()
+                    .filter(|(_, s)| *s == scope)
+                    .map(|(a, _)| plain_tokens(a))
+                    .collect(),
             }
+        };
+        // `*` in the text is a wildcard; the user name holds none (IAM names are `[\w+=,.@-]`).
+        let literal = |s: String| -> Vec<Tok> {
+            let mut out = Vec::new();
+            for (i, part) in s.split('*').enumerate() {
+                if i > 0 {
+                    out.push(Tok::Star);
+                }
+                out.extend(part.chars().map(Tok::Lit));
+            }
+            out
+        };
+        let own = vec![
+            literal(format!("arn:aws:iam::*:user/{username}")),
+            literal(format!("arn:aws:iam::*:user/*/{username}")),
+            literal(format!("arn:aws:iam::*:mfa/{username}")),
+        ];
+        let anywhere = || GlobSet::AnyOf(vec![vec![Tok::Star]]);
+        vec![
+            Cover {
+                actions: GlobSet::AnyOf(actions(None)),
+                resources: anywhere(),
+                key: "no permission".into(),
+            },
+            Cover {
+                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::Account))),
+                resources: anywhere(),
+                key: "bootstrap, account".into(),
+            },
+            Cover {
+                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::OwnResources))),
+                resources: GlobSet::AnyOf(own),
+                key: "bootstrap, own".into(),
+            },
+        ]
+    }
+
+    fn regions_of(
+        &self,
+        inside_key: String,
+        inside: &GlobSet,
+        covers: &[Cover],
+    ) -> Result<Regions, TooComplex> {
+        let mut key = inside_key;
+        for c in covers {
+            key.push('\u{2}');
+            key.push_str(&c.key);
         }
-        Self { not_sensitive }
+        if let Some(hit) = self.regions.borrow().get(&key) {
+            return hit.clone();
+        }
+        let sets: Vec<&GlobSet> = covers.iter().map(|c| &c.actions).collect();
+        let answer = action_regions(inside, &sets).map(Rc::new);
+        self.regions.borrow_mut().insert(key, answer.clone());
+        answer
     }
 
-    fn sensitive(&self, action: &str) -> bool {
-        !self.not_sensitive.iter().any(|p| action_matches(p, action))
-    }
-
-    /// Probes one user's effective identity policies, each with a label for the message.
-    /// `account` fills the account part of probe ARNs.
+    /// Checks one user's effective identity policies, each with a label for the message.
+    /// `account` fills the account part of example ARNs.
     pub fn check<L, D>(&self, policies: &[(L, D)], username: &str, account: &str) -> MfaEnforcement
     where
         L: AsRef<str>,
         D: std::borrow::Borrow<PolicyDocument>,
     {
+        let docs = || policies.iter().map(|(_, d)| d.borrow());
+        let sessions = [Session::AccessKey, Session::ConsoleWithoutMfa];
+        let exempt = self.exempt(username, account);
+        let covers: Vec<Vec<Cover>> = sessions
+            .iter()
+            .map(|&session| {
+                let mut covers = Vec::new();
+                for doc in docs() {
+                    let substitute = doc.substitutes_variables();
+                    for d in doc.statements.iter().filter(|d| d.effect == Effect::Deny) {
+                        let req = session_request("", "", username, session);
+                        let applies =
+                            d.conditions.iter().all(|c| eval_condition(c, &req, substitute) == Tri::Yes);
+                        if let (true, Ok(resources)) =
+                            (applies, resource_set(&d.resources, username, substitute))
+                        {
+                            covers.push(Cover {
+                                actions: action_set(&d.actions),
+                                resources,
+                                key: actions_key(&d.actions),
+                            });
+                        }
+                    }
+                }
+                covers.extend(exempt.iter().cloned());
+                covers
+            })
+            .collect();
         let mut unknown: Option<String> = None;
-        let mut seen: BTreeSet<Probe> = BTreeSet::new();
         for (label, doc) in policies {
             let (label, doc) = (label.as_ref(), doc.borrow());
             let substitute = doc.substitutes_variables();
-            for (i, s) in doc.statements.iter().enumerate() {
-                if s.effect != Effect::Allow {
-                    continue;
-                }
-                let context = satisfying_context(s, username, substitute);
-                for action in self.probe_actions(s) {
-                    for (pattern, resource) in probe_resources(s, &action, username, account, substitute) {
-                        if !seen.insert((action.clone(), resource.clone(), context.clone())) {
-                            continue;
+            for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Allow) {
+                let granted_by = format!("{label}, {}", statement_name(s, i));
+                for (&session, covers) in sessions.iter().zip(&covers) {
+                    let req = session_request("", "", username, session);
+                    if s.conditions.iter().any(|c| eval_condition(c, &req, substitute) == Tri::No) {
+                        continue; // This allow needs MFA itself.
+                    }
+                    match self.statement_gap(policies, s, substitute, session, covers, username, account) {
+                        Ok(None) => {}
+                        Ok(Some(Ok(mut gap))) => {
+                            gap.granted_by = granted_by;
+                            return MfaEnforcement::NotEnforced(gap);
                         }
-                        for session in [Session::AccessKey, Session::ConsoleWithoutMfa] {
-                            let mut req = Request::new(&action, &resource, username);
-                            for (k, v) in &context {
-                                req = req.with_context(k, v);
-                            }
-                            req = match session {
-                                Session::AccessKey => req.with_only_absent(&[MFA_PRESENT, MFA_AGE]),
-                                Session::ConsoleWithoutMfa => {
-                                    req.with_mfa(false).with_only_absent(&[MFA_AGE])
-                                }
-                            };
-                            match evaluate_all(policies.iter().map(|(_, d)| d.borrow()), &req) {
-                                Decision::Allowed => {
-                                    return MfaEnforcement::NotEnforced(MfaGap {
-                                        action,
-                                        resource: pattern,
-                                        session,
-                                        granted_by: format!("{label}, {}", statement_name(s, i)),
-                                    })
-                                }
-                                Decision::Unknown(r) => {
-                                    unknown.get_or_insert_with(|| format!("{action} on {pattern}: {r}"));
-                                }
-                                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {}
-                            }
+                        Ok(Some(Err(reason))) | Err(reason) => {
+                            unknown.get_or_insert_with(|| format!("{granted_by}: {reason}"));
                         }
                     }
                 }
@@ -1458,7 +2349,124 @@ impl MfaProber {
         unknown.map_or(MfaEnforcement::Enforced, MfaEnforcement::Unknown)
     }
 
-    fn probe_actions(&self, s: &Statement) -> Vec<String> {
+    /// The first request of statement `s` no cover covers in `session`: `Ok(None)` if it is
+    /// covered entirely, `Ok(Some(Ok(gap)))` with a request the evaluator allows (its
+    /// `granted_by` left for the caller), `Ok(Some(Err(why)))` or `Err(why)` when an
+    /// uncovered part could not be confirmed or the analysis gave up.
+    #[allow(clippy::too_many_arguments)]
+    fn statement_gap<L, D>(
+        &self,
+        policies: &[(L, D)],
+        s: &Statement,
+        substitute: bool,
+        session: Session,
+        covers: &[Cover],
+        username: &str,
+        account: &str,
+    ) -> Result<Option<Result<MfaGap, String>>, String>
+    where
+        L: AsRef<str>,
+        D: std::borrow::Borrow<PolicyDocument>,
+    {
+        let actions = action_set(&s.actions);
+        let resources = resource_set_widened(&s.resources, username, substitute);
+        let context = satisfying_context(s, username, substitute);
+        let mut unconfirmed: Option<String> = None;
+        // The resources an uncovered action reaches, as (pattern as written, concrete ARN).
+        let uncovered = |action: &str, inside: &[bool]| -> Result<Option<(String, String)>, String> {
+            let outside: Vec<&GlobSet> =
+                covers.iter().zip(inside).filter(|(_, i)| **i).map(|(c, _)| &c.resources).collect();
+            if outside.iter().any(|r| is_universal(r)) {
+                return Ok(None);
+            }
+            // Each pattern written out again in a cover (the canonical policy's own-user
+            // statements against the own-resource bootstrap set): contained, no automaton.
+            if let GlobSet::AnyOf(ps) = &resources {
+                let verbatim =
+                    |p: &Vec<Tok>| outside.iter().any(|r| matches!(r, GlobSet::AnyOf(qs) if qs.contains(p)));
+                if ps.iter().all(verbatim) {
+                    return Ok(None);
+                }
+            }
+            let fits = |arn: &str| {
+                set_contains(&resources, arn, false) && !outside.iter().any(|r| set_contains(r, arn, false))
+            };
+            if let Some(hit) = example_resources(s, action, username, account, substitute)
+                .into_iter()
+                .find(|(_, arn)| fits(arn))
+            {
+                return Ok(Some(hit));
+            }
+            let mut q = GlobQuery::default();
+            q.inside(&resources);
+            for r in &outside {
+                q.outside(r);
+            }
+            match glob_witness(&q, false) {
+                Ok(None) => Ok(None),
+                Ok(Some(arn)) => Ok(Some((pattern_for(s, &arn, username, substitute), arn))),
+                Err(TooComplex) => Err(format!("the resources of {action} are too complex to compare")),
+            }
+        };
+        let mut confirm = |action: &str, pattern: String, resource: String| -> Option<MfaGap> {
+            let mut req = session_request(action, &resource, username, session);
+            for (k, v) in &context {
+                req = req.with_context(k, v);
+            }
+            match evaluate_all(policies.iter().map(|(_, d)| d.borrow()), &req) {
+                Decision::Allowed => {
+                    return Some(MfaGap {
+                        action: action.to_string(),
+                        resource: pattern,
+                        example: resource,
+                        session,
+                        granted_by: String::new(),
+                    })
+                }
+                Decision::Unknown(r) => {
+                    unconfirmed.get_or_insert_with(|| format!("{action} on {pattern}: {r}"));
+                }
+                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {
+                    unconfirmed.get_or_insert_with(|| {
+                        format!(
+                            "no MFA deny is proven to cover {action} on {pattern} {session}, and the request \
+                             {resource} could not be shown to be allowed"
+                        )
+                    });
+                }
+            }
+            None
+        };
+        // 1. Well-known actions first, so a gap names an action people know.
+        for action in self.candidate_actions(s) {
+            let inside: Vec<bool> = covers.iter().map(|c| set_contains(&c.actions, &action, true)).collect();
+            if let Some((pattern, resource)) = uncovered(&action, &inside)? {
+                if let Some(gap) = confirm(&action, pattern, resource) {
+                    return Ok(Some(Ok(gap)));
+                }
+            }
+        }
+        // 2. The proof: every way an action of the statement meets the covers. A list of
+        //    literal actions was tried whole above.
+        if matches!(&s.actions, Actions::Action(p) if !p.iter().any(|a| a.contains('*') || a.contains('?'))) {
+            return Ok(unconfirmed.map(Err));
+        }
+        let regions = self.regions_of(actions_key(&s.actions), &actions, covers).map_err(|_| {
+            format!("the actions of {} are too complex to compare", s.actions.patterns().join(", "))
+        })?;
+        for (inside, action) in regions.iter() {
+            if let Some((pattern, resource)) = uncovered(action, inside)? {
+                if let Some(gap) = confirm(action, pattern, resource) {
+                    return Ok(Some(Ok(gap)));
+                }
+            }
+        }
+        Ok(unconfirmed.map(Err))
+    }
+
+    /// Actions to try first: the statement's literal ones, then well-known sensitive ones
+    /// its wildcards or `NotAction` cover, then its wildcard patterns filled in.
+    fn candidate_actions(&self, s: &Statement) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut push = |a: String| {
             if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
@@ -1472,26 +2480,90 @@ impl MfaProber {
                         push(p.clone());
                         continue;
                     }
-                    let samples: Vec<&str> =
-                        PROBE_ACTIONS.iter().copied().filter(|a| action_matches(p, a)).collect();
-                    if samples.is_empty() {
-                        // A family we have no sample for (`logs:Delete*`): probe the
-                        // pattern itself, with its wildcards filled in.
+                    known_actions().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
+                    // Then the pattern with its wildcards filled in (`logs:DeleteAny`): a family
+                    // we have no sample for, or members the samples do not stand for.
+                    if p.contains(':') {
                         push(p.replace('*', "Any").replace('?', "X"));
                     }
-                    samples.into_iter().for_each(|a| push(a.to_string()));
                 }
             }
             Actions::NotAction(patterns) => {
-                for a in PROBE_ACTIONS {
+                for a in known_actions() {
                     if !patterns.iter().any(|p| action_matches(p, a)) {
-                        push((*a).to_string());
+                        push(a.to_string());
                     }
                 }
             }
         }
-        out.retain(|a| self.sensitive(a));
         out
+    }
+}
+
+/// Real action names, to name a gap with: the well-known sensitive ones first, then the
+/// pre-MFA bootstrap and credential actions.
+fn known_actions() -> impl Iterator<Item = &'static str> {
+    PROBE_ACTIONS
+        .iter()
+        .copied()
+        .chain(PRE_MFA_BOOTSTRAP_ACTIONS.iter().map(|(a, _)| *a))
+        .chain(CREDENTIAL_ACTIONS.iter().map(|(a, _)| *a))
+}
+
+/// Concrete resources to try for an action a statement allows, as (pattern as written,
+/// ARN): each pattern filled in, and for `*` (or `NotResource`) the shapes real ARNs take:
+/// regional with an account, IAM's region-less ARNs, S3's ARNs without region or account,
+/// another account's, and `*` itself (actions without resource-level permissions).
+fn example_resources(
+    s: &Statement,
+    action: &str,
+    username: &str,
+    account: &str,
+    substitute: bool,
+) -> Vec<(String, String)> {
+    let service = action.split(':').next().unwrap_or("aws").to_ascii_lowercase();
+    let anything = || {
+        vec![
+            concrete_resource("*", action, username, account, substitute),
+            format!("arn:aws:{service}::{account}:keywarden-probe"),
+            format!("arn:aws:{service}:::keywarden-probe/keywarden-probe"),
+            format!("arn:aws:{service}:eu-west-1:999999999999:keywarden-probe"),
+            "*".to_string(),
+        ]
+    };
+    match &s.resources {
+        Resources::Resource(patterns) => patterns
+            .iter()
+            .flat_map(|p| {
+                let arns = if p == "*" {
+                    anything()
+                } else {
+                    vec![concrete_resource(p, action, username, account, substitute)]
+                };
+                arns.into_iter().map(move |a| (p.clone(), a))
+            })
+            .collect(),
+        Resources::NotResource(patterns) => {
+            let label = format!("anything but {}", patterns.join(", "));
+            anything().into_iter().map(|a| (label.clone(), a)).collect()
+        }
+    }
+}
+
+/// The pattern of `s` (as written) that `arn` matches, for the message.
+fn pattern_for(s: &Statement, arn: &str, username: &str, substitute: bool) -> String {
+    match &s.resources {
+        Resources::Resource(patterns) => {
+            let req =
+                Request { resource: arn.to_string(), username: username.to_string(), ..Request::default() };
+            patterns
+                .iter()
+                .find(|p| resource_matches(p, &req, substitute) != Tri::No)
+                .or_else(|| patterns.first())
+                .cloned()
+                .unwrap_or_default()
+        }
+        Resources::NotResource(patterns) => format!("anything but {}", patterns.join(", ")),
     }
 }
 
@@ -1531,33 +2603,6 @@ fn concrete_resource(pattern: &str, action: &str, username: &str, account: &str,
         }
     }
     fill(&text)
-}
-
-/// The resources to probe a statement's action on: (pattern as written, concrete ARN).
-fn probe_resources(
-    s: &Statement,
-    action: &str,
-    username: &str,
-    account: &str,
-    substitute: bool,
-) -> Vec<(String, String)> {
-    match &s.resources {
-        Resources::Resource(patterns) => patterns
-            .iter()
-            .map(|p| (p.clone(), concrete_resource(p, action, username, account, substitute)))
-            .collect(),
-        Resources::NotResource(patterns) => {
-            let probe = concrete_resource("*", action, username, account, substitute);
-            let req =
-                Request { resource: probe.clone(), username: username.to_string(), ..Request::default() };
-            let excluded = patterns.iter().any(|p| resource_matches(p, &req, substitute) != Tri::No);
-            if excluded {
-                Vec::new()
-            } else {
-                vec![(format!("anything but {}", patterns.join(", ")), probe)]
-            }
-        }
-    }
 }
 
 /// A request context that meets an Allow statement's conditions, so the probe asks about a
@@ -1603,6 +2648,129 @@ fn satisfying_context(s: &Statement, username: &str, substitute: bool) -> Vec<(S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string over `alphabet` of length at most `n`.
+    fn all_strings(alphabet: &[char], n: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..n {
+            layer = layer.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            out.extend(layer.iter().cloned());
+        }
+        out
+    }
+
+    fn set(patterns: &[String], not: bool) -> GlobSet {
+        let toks = patterns.iter().map(|p| plain_tokens(p)).collect();
+        if not {
+            GlobSet::NoneOf(toks)
+        } else {
+            GlobSet::AnyOf(toks)
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Containment agrees with brute force: a claimed A ⊆ B has no counterexample among
+        /// all short strings, and a refuted one comes with a witness in A and not in B
+        /// (checked with the fast byte matcher).
+        #[test]
+        fn glob_containment_agrees_with_brute_force(
+            a in "[ab:*?]{0,5}",
+            b in "[ab:*?]{0,5}",
+            ci in proptest::bool::ANY,
+        ) {
+            let (sa, sb) = (set(std::slice::from_ref(&a), false), set(std::slice::from_ref(&b), false));
+            let mut q = GlobQuery::default();
+            q.inside(&sa).outside(&sb);
+            let witness = glob_witness(&q, ci).expect("small patterns");
+            let counter = all_strings(&['a', 'B', ':', 'c'], 6)
+                .into_iter()
+                .find(|t| byte_glob(a.as_bytes(), t.as_bytes(), ci) && !byte_glob(b.as_bytes(), t.as_bytes(), ci));
+            match witness {
+                None => proptest::prop_assert!(counter.is_none(), "{a} ⊆ {b} claimed, but {counter:?}"),
+                Some(w) => {
+                    proptest::prop_assert!(byte_glob(a.as_bytes(), w.as_bytes(), ci), "{w:?} not in {a}");
+                    proptest::prop_assert!(!byte_glob(b.as_bytes(), w.as_bytes(), ci), "{w:?} in {b}");
+                }
+            }
+            proptest::prop_assert_eq!(
+                glob_set_subset(&sa, &sb, ci),
+                Some(witness_is_none(&a, &b, ci))
+            );
+        }
+
+        /// The same with unions and complements on both sides (NotAction/NotResource).
+        #[test]
+        fn glob_witness_with_sets_agrees_with_brute_force(
+            a in proptest::collection::vec("[ab*?]{0,4}", 1..3),
+            b in proptest::collection::vec("[ab*?]{0,4}", 1..3),
+            not_a in proptest::bool::ANY,
+            not_b in proptest::bool::ANY,
+        ) {
+            let (sa, sb) = (set(&a, not_a), set(&b, not_b));
+            let mut q = GlobQuery::default();
+            q.inside(&sa).outside(&sb);
+            let witness = glob_witness(&q, false).expect("small patterns");
+            let member = |s: &GlobSet, t: &str| set_contains(s, t, false);
+            let counter = all_strings(&['a', 'b', 'c'], 5).into_iter().find(|t| member(&sa, t) && !member(&sb, t));
+            match witness {
+                None => proptest::prop_assert!(counter.is_none(), "{sa:?} ⊆ {sb:?} claimed, but {counter:?}"),
+                Some(w) => proptest::prop_assert!(member(&sa, &w) && !member(&sb, &w), "{w:?}"),
+            }
+        }
+
+        /// The automaton matcher the analysis uses agrees with the evaluator's byte matcher.
+        #[test]
+        fn set_membership_agrees_with_the_fast_matcher(
+            pattern in "[a-c*?:/]{0,10}",
+            text in "[a-cA-C:/]{0,10}",
+            ci in proptest::bool::ANY,
+        ) {
+            let s = set(std::slice::from_ref(&pattern), false);
+            proptest::prop_assert_eq!(
+                set_contains(&s, &text, ci),
+                byte_glob(pattern.as_bytes(), text.as_bytes(), ci)
+            );
+            let mut q = GlobQuery::default();
+            q.inside(&s);
+            if let Some(w) = glob_witness(&q, ci).expect("small") {
+                proptest::prop_assert!(byte_glob(pattern.as_bytes(), w.as_bytes(), ci));
+            }
+        }
+
+        /// Every action-shaped string in the allow lands in a region the analysis lists, and
+        /// every listed region's witness really has that region.
+        #[test]
+        fn action_regions_are_complete_and_sound(
+            inside in proptest::collection::vec("[ab]{0,2}[:*?][ab*]{0,2}", 1..3),
+            covers in proptest::collection::vec(("[ab]{0,2}[:*][ab*?]{0,2}", proptest::bool::ANY), 0..3),
+        ) {
+            let inside = set(&inside, false);
+            let covers: Vec<GlobSet> = covers.iter().map(|(p, not)| set(std::slice::from_ref(p), *not)).collect();
+            let refs: Vec<&GlobSet> = covers.iter().collect();
+            let regions = action_regions(&inside, &refs).expect("small patterns");
+            let region_of = |t: &str| -> Vec<bool> { covers.iter().map(|c| set_contains(c, t, true)).collect() };
+            for (r, w) in &regions {
+                proptest::prop_assert!(set_contains(&inside, w, true) && byte_glob(ACTION_SHAPE.as_bytes(), w.as_bytes(), true));
+                proptest::prop_assert_eq!(&region_of(w), r);
+            }
+            for t in all_strings(&['a', 'b', ':'], 5) {
+                if set_contains(&inside, &t, true) && byte_glob(ACTION_SHAPE.as_bytes(), t.as_bytes(), true) {
+                    let r = region_of(&t);
+                    proptest::prop_assert!(regions.iter().any(|(x, _)| *x == r), "{t:?} in no listed region");
+                }
+            }
+        }
+    }
+
+    fn witness_is_none(a: &str, b: &str, ci: bool) -> bool {
+        let (sa, sb) = (set(&[a.to_string()], false), set(&[b.to_string()], false));
+        let mut q = GlobQuery::default();
+        q.inside(&sa).outside(&sb);
+        glob_witness(&q, ci).expect("small").is_none()
+    }
 
     proptest::proptest! {
         /// The allocation-free matcher agrees with the general one it short-cuts.

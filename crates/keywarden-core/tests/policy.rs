@@ -2,8 +2,8 @@
 
 use keywarden_core::policy::{
     canonical_self_service, compare, compare_to_canonical, evaluate, evaluate_json, overbroad_self_service,
-    Decision, Difference, MfaEnforcement, MfaGap, MfaProber, PolicyDocument, PolicyError, Request, Session,
-    CANONICAL_SELF_SERVICE,
+    Decision, Difference, MfaEnforcement, MfaGap, MfaProber, PolicyDocument, PolicyError, PreMfaScope,
+    Request, Session, CANONICAL_SELF_SERVICE, PRE_MFA_BOOTSTRAP_ACTIONS,
 };
 
 const ACCOUNT: &str = "123456789012";
@@ -321,7 +321,7 @@ fn version_2008_does_not_substitute_variables() {
 fn unsupported_elements_give_unknown_only_when_relevant() {
     let doc = parse(
         r#"{"Version":"2012-10-17","Statement":[
-            {"Sid":"Net","Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+            {"Sid":"Net","Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"BinaryEquals":{"aws:SourceIp":"MTAuMS4yLjM="}}},
             {"Sid":"Tag","Effect":"Allow","Action":"ec2:*","Resource":"arn:aws:ec2:*:*:instance/${aws:PrincipalTag/x}"},
             {"Effect":"Allow","Action":"*","Resource":"*"}
         ]}"#,
@@ -335,7 +335,7 @@ fn unsupported_elements_give_unknown_only_when_relevant() {
     // The unsupported deny could change the answer for s3.
     match d("s3:GetObject", "arn:aws:s3:::b/k") {
         Decision::Unknown(reason) => {
-            assert!(reason.contains("Net") && reason.contains("IpAddress"), "{reason}")
+            assert!(reason.contains("Net") && reason.contains("BinaryEquals"), "{reason}")
         }
         other => panic!("expected unknown, got {other:?}"),
     }
@@ -348,7 +348,8 @@ fn unsupported_elements_give_unknown_only_when_relevant() {
         PolicyDocument { version: doc.version.clone(), statements: vec![doc.statements[1].clone()] };
     let req = Request::new("ec2:RunInstances", "arn:aws:ec2:eu-west-1:1:instance/i-1", "alice");
     assert!(matches!(evaluate(&[only_tag], &req), Decision::Unknown(r) if r.contains("aws:PrincipalTag/x")));
-    // A request without aws:SourceIp at all does not match IpAddress, whatever the operator.
+    // A request without aws:SourceIp at all does not match BinaryEquals: absence decides
+    // before the values are compared, whatever the operator.
     let no_ip = Request::new("s3:GetObject", "arn:aws:s3:::b/k", "alice");
     assert_eq!(evaluate(std::slice::from_ref(&doc), &no_ip), Decision::Allowed);
     // But when the caller says only some keys are known to be absent, a condition on any
@@ -467,11 +468,19 @@ const ADMIN: &str =
 fn the_canonical_policy_enforces_mfa_over_any_allow() {
     for extra in [
         EC2_FULL_ACCESS,
-        ADMIN,
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#,
     ] {
         assert_eq!(probe(&[CANONICAL_SELF_SERVICE, extra], "alice"), MfaEnforcement::Enforced, "{extra}");
     }
+    // An administrator allow reaches the actions the deny leaves open without MFA on every
+    // resource, not only the user's own: setting up or resynchronising MFA for another user
+    // is not bootstrap.
+    let g = gap(&[CANONICAL_SELF_SERVICE, ADMIN]);
+    assert!(
+        PRE_MFA_BOOTSTRAP_ACTIONS.iter().any(|(a, s)| *a == g.action && *s == PreMfaScope::OwnResources),
+        "{g:?}"
+    );
+    assert!(!g.example.ends_with(":user/alice") && !g.example.ends_with(":mfa/alice"), "{g:?}");
     // The canonical policy alone: only MFA set-up works without MFA, which is not sensitive.
     assert_eq!(probe(&[CANONICAL_SELF_SERVICE], "alice"), MfaEnforcement::Enforced);
     // No policy at all: nothing is allowed, so nothing is allowed without MFA.
