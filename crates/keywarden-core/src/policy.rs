@@ -2150,16 +2150,15 @@ fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool
 /// and the options the same page documents: `iam:ListUsers` (to use the Users page),
 /// `iam:CreateLoginProfile` (to set one's password from one's own user page), and
 /// `iam:ChangePassword` with `iam:GetAccountPasswordPolicy` (to change an expired password
-/// at sign-in). A user who can call these without MFA is not an MFA-enforcement failure, but
-/// only on the user's own resources, or account-wide for the account-level ones (see
-/// [`PreMfaScope`]); anywhere else they are judged like any other action. Whether a policy
+/// at sign-in). A user who can call these without MFA is not an MFA-enforcement failure where
+/// [`PreMfaScope`] says; anywhere else they are judged like any other action. Whether a policy
 /// reaches other users with them is the over-broad check's concern too.
 pub const PRE_MFA_BOOTSTRAP_ACTIONS: &[(&str, PreMfaScope)] = &[
-    ("iam:CreateVirtualMFADevice", PreMfaScope::OwnResources),
-    ("iam:EnableMFADevice", PreMfaScope::OwnResources),
-    ("iam:GetUser", PreMfaScope::OwnResources),
-    ("iam:ListMFADevices", PreMfaScope::OwnResources),
-    ("iam:ResyncMFADevice", PreMfaScope::OwnResources),
+    ("iam:CreateVirtualMFADevice", PreMfaScope::AnyResource),
+    ("iam:EnableMFADevice", PreMfaScope::AnyResource),
+    ("iam:GetUser", PreMfaScope::AnyResource),
+    ("iam:ListMFADevices", PreMfaScope::AnyResource),
+    ("iam:ResyncMFADevice", PreMfaScope::AnyResource),
     ("iam:ChangePassword", PreMfaScope::OwnResources),
     ("iam:CreateLoginProfile", PreMfaScope::OwnResources),
     ("iam:ListVirtualMFADevices", PreMfaScope::Account),
@@ -2170,7 +2169,14 @@ pub const PRE_MFA_BOOTSTRAP_ACTIONS: &[(&str, PreMfaScope)] = &[
 /// Where a [`PRE_MFA_BOOTSTRAP_ACTIONS`] action needs no MFA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreMfaScope {
-    /// On the user's own IAM user (under any path) and own virtual MFA device
+    /// The canonical control's own exemptions (its Deny's `NotAction` list): that Deny spares
+    /// them on every resource, so they need no MFA wherever the user's Allows reach. Judged
+    /// more narrowly, every administrator in the MFA group would be a finding that only a
+    /// drift from the canonical policy could fix; where the self-service policy itself
+    /// reaches other users' devices, the over-broad check says so.
+    AnyResource,
+    /// The documented options beyond the canonical policy (`iam:CreateLoginProfile`,
+    /// `iam:ChangePassword`), on the user's own IAM user (under any path) and own virtual MFA device
     /// (`arn:aws:iam::*:user/<name>`, `…:user/*/<name>`, `…:mfa/<name>`).
     OwnResources,
     /// Account-level listings that support no resource-level scoping: any resource.
@@ -2263,6 +2269,11 @@ impl MfaProber {
                 actions: GlobSet::AnyOf(actions(Some(PreMfaScope::OwnResources))),
                 resources: GlobSet::AnyOf(own),
                 key: "bootstrap, own".into(),
+            },
+            Cover {
+                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::AnyResource))),
+                resources: anywhere(),
+                key: "bootstrap, canonical".into(),
             },
         ]
     }

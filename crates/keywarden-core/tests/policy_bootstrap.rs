@@ -68,7 +68,7 @@ fn a_sensitive_action_beside_the_bootstrap_ones_is_still_a_gap() {
 fn bootstrap_actions_are_exempt_on_ones_own_resources_only() {
     let no_deny = |resource: &str| {
         format!(
-            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":["iam:CreateLoginProfile","iam:ChangePassword","iam:EnableMFADevice"],"Resource":"{resource}"}}}}"#
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":["iam:CreateLoginProfile","iam:ChangePassword"],"Resource":"{resource}"}}}}"#
         )
     };
     assert_eq!(check(&[&no_deny("arn:aws:iam::*:user/${aws:username}")]), MfaEnforcement::Enforced);
@@ -98,6 +98,7 @@ fn the_constant_holds_the_canonical_policys_exceptions_and_the_documented_option
     }
     for (a, scope) in [
         ("iam:ListUsers", PreMfaScope::Account),
+        ("iam:EnableMFADevice", PreMfaScope::AnyResource),
         ("iam:CreateLoginProfile", PreMfaScope::OwnResources),
         ("iam:ChangePassword", PreMfaScope::OwnResources),
     ] {
