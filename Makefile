@@ -6,6 +6,7 @@
 #   make test    every test, the end-to-end ones included (moto + cargo lambda)
 #   make demo    audit a seeded local account with the real function and print the report
 #   make bench   wall time and peak memory of evaluating a 5,000-user account
+#   make fuzz    the parsers' fuzz targets for FUZZ_SECONDS each (default 600), release build
 #   make synth   synthesize the CDK stack (infra/), run cdk-nag and cfn-lint; no credentials needed
 #   make deploy  build the function for arm64 and deploy the stack: make deploy EMAIL=you@example.com
 #   make destroy remove the stack (the report bucket and the log group are kept)
@@ -47,7 +48,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Where Debian's libfaketime package puts the library (any architecture).
 FAKETIME_LIBS := $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1) $(KEYWARDEN_LIBFAKETIME)
 
-.PHONY: help venv check-faketime nextest build lint test test-infra synth deploy destroy demo bench clean
+.PHONY: help venv check-faketime nextest build lint test test-infra synth deploy destroy demo bench fuzz clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -122,6 +123,12 @@ demo: venv check-faketime
 
 bench:
 	$(CARGO) bench $(CARGO_FLAGS) -p keywarden-core --bench evaluate
+
+# make test runs each fuzz target for 30 s; this is the long local session.
+FUZZ_SECONDS ?= 600
+fuzz:
+	KEYWARDEN_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test $(CARGO_FLAGS) --release -p keywarden-core --features mock --test fuzz -- --nocapture --test-threads=2
+	KEYWARDEN_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test $(CARGO_FLAGS) --release -p keywarden-lambda --test fuzz_event -- --nocapture
 
 clean:
 	$(CARGO) clean
