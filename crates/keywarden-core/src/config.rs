@@ -29,13 +29,7 @@ pub const MAX_SHOWN_VALUE: usize = 200;
 
 /// At most [`MAX_SHOWN_VALUE`] characters of `value`, marked when cut.
 fn cut(value: &str) -> String {
-    if value.chars().count() <= MAX_SHOWN_VALUE {
-        value.to_string()
-    } else {
-        let mut cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
-        cut.push('…');
-        cut
-    }
+    crate::text::shorten(value, MAX_SHOWN_VALUE)
 }
 
 fn shown(value: &str) -> String {

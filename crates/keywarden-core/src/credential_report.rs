@@ -41,13 +41,7 @@ pub const MAX_SHOWN_VALUE: usize = 100;
 
 /// A cell's value as an error shows it: at most [`MAX_SHOWN_VALUE`] characters, marked when cut.
 fn shown(value: &str) -> String {
-    if value.chars().count() <= MAX_SHOWN_VALUE {
-        value.to_string()
-    } else {
-        let mut cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
-        cut.push('…');
-        cut
-    }
+    crate::text::shorten(value, MAX_SHOWN_VALUE)
 }
 
 fn bad_cell(line: usize, column: &'static str, value: &str) -> CredentialReportError {

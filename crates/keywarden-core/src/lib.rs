@@ -27,6 +27,7 @@ pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod rotation;
+mod text;
 
 pub use catalogue::{CheckId, Severity};
 pub use checks::{evaluate, UserScope};
