@@ -21,9 +21,7 @@
 //! (`$.restricted.Admins[1]`): the person fixing a deployment needs the place, not a column.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -72,13 +70,7 @@ fn err(path: &str, reason: impl Into<String>) -> DesiredStateError {
 const MAX_SHOWN_NAME: usize = 100;
 
 fn shown(name: &str) -> String {
-    if name.chars().count() <= MAX_SHOWN_NAME {
-        name.to_string()
-    } else {
-        let mut cut: String = name.chars().take(MAX_SHOWN_NAME).collect();
-        cut.push('…');
-        cut
-    }
+    crate::text::shorten(name, MAX_SHOWN_NAME)
 }
 
 /// What a value is, for "expected X, found Y": the fix depends on what was written.
@@ -113,66 +105,6 @@ fn names(value: &serde_json::Value, path: &str) -> Result<BTreeSet<String>, Desi
     Ok(first_at.into_keys().map(str::to_string).collect())
 }
 
-/// A JSON value read with duplicate object keys rejected. `serde_json::Value` keeps the last
-/// of two equal keys silently, so `{"restricted": {..}, "restricted": {}}` would drop a
-/// restriction without a word.
-struct Strict(serde_json::Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = serde_json::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(serde_json::Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(serde_json::Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate key `{}`", shown(&key))));
-            }
-            let Strict(v) = map.next_value()?;
-            out.insert(key, v);
-        }
-        Ok(serde_json::Value::Object(out))
-    }
-}
-
 impl DesiredState {
     /// Parses a document whose `required_for_all` defaults to [`DEFAULT_REQUIRED_GROUP`].
     pub fn parse(text: &str) -> Result<Self, DesiredStateError> {
@@ -182,7 +114,7 @@ impl DesiredState {
     /// Parses a document whose `required_for_all` defaults to `group` (the configured
     /// MFA-enforcing group, so renaming it does not leave the default requiring the old one).
     pub fn parse_with_default_group(text: &str, group: &str) -> Result<Self, DesiredStateError> {
-        let Strict(doc) = serde_json::from_str(text).map_err(|e| match e.classify() {
+        let doc = crate::json::parse_strict(text).map_err(|e| match e.classify() {
             // Well-formed JSON that the reader refused: a duplicate key (with its line).
             serde_json::error::Category::Data => err("$", e.to_string()),
             _ => err("$", format!("not JSON: {e}")),

@@ -20,6 +20,7 @@ pub mod desired;
 pub mod failure;
 #[cfg(feature = "mock")]
 pub mod fuzzing;
+mod json;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;

@@ -129,7 +129,8 @@ pub struct PolicyDocument {
 impl PolicyDocument {
     /// Parses an identity policy from JSON text.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        // Strict: a duplicate key (`"Effect"` twice) would otherwise keep only the last one.
+        let value = crate::json::parse_strict(text).map_err(|e| PolicyError::Json(e.to_string()))?;
         Self::from_value(&value)
     }
 

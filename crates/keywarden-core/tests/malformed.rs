@@ -126,6 +126,8 @@ fn malformed_policies_are_rejected_by_path() {
         ("wrong-version.json", &["$.Version", "2012-10-18"]),
         ("statement-number.json", &["$.Statement", "object or an array"]),
         ("effect-misspelled.json", &["$.Statement[0].Effect", "\"Allow\" or \"Deny\""]),
+        // A Deny that a later key turns into an Allow: refused, not read as the last one.
+        ("duplicate-effect.json", &["duplicate key `Effect`", "line 1"]),
         ("action-missing.json", &["$.Statement[0]", "missing Action"]),
         ("condition-not-object.json", &["$.Statement[0].Condition", "object of operators"]),
         ("nested-100.json", &["$.Statement[0]", "must be a JSON object"]),
