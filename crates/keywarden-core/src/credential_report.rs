@@ -144,7 +144,8 @@ pub struct CredentialReport {
     pub users: Vec<CredentialRow>,
 }
 
-const COLUMNS: [&str; 15] = [
+/// The columns the parser reads (every other column is carried along unread).
+pub const COLUMNS: [&str; 15] = [
     "user",
     "arn",
     "user_creation_time",

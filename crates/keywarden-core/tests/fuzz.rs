@@ -58,23 +58,7 @@ const AWS_HEADER: [&str; 22] = [
 ];
 
 /// The columns the parser reads; every other column is carried along unread.
-const READ: [&str; 15] = [
-    "user",
-    "arn",
-    "user_creation_time",
-    "password_enabled",
-    "password_last_used",
-    "password_last_changed",
-    "mfa_active",
-    "access_key_1_active",
-    "access_key_1_last_rotated",
-    "access_key_1_last_used_date",
-    "access_key_2_active",
-    "access_key_2_last_rotated",
-    "access_key_2_last_used_date",
-    "access_key_1_last_used_service",
-    "access_key_2_last_used_service",
-];
+const READ: [&str; 15] = keywarden_core::credential_report::COLUMNS;
 
 fn generated_at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
