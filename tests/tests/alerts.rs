@@ -796,9 +796,13 @@ async fn a_denied_credential_report_resolves_nothing() {
 fn finding_id(f: &Value) -> String {
     let (check, resource) =
         (f["check"].as_str().unwrap_or_default(), f["resource"].as_str().unwrap_or_default());
-    match (f["access_key_id"].as_str(), f["key_slot"].as_u64()) {
-        (Some(key), _) => format!("{check}:{resource}:{key}"),
-        (None, Some(slot)) => format!("{check}:{resource}:slot{slot}"),
+    let created = f["key_created"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    match (created, f["access_key_id"].as_str()) {
+        (Some(t), _) => format!(
+            "{check}:{resource}:key-created-{}",
+            t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        (None, Some(key)) => format!("{check}:{resource}:{key}"),
         (None, None) => format!("{check}:{resource}"),
     }
 }

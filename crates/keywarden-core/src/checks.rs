@@ -67,13 +67,20 @@ pub struct Evaluation {
     /// Their `two_active_access_keys` finding stands until a live read shows that their two
     /// active keys are exactly these two ([`apply_live`]).
     pub grace_pairs: BTreeMap<String, (String, String)>,
+    /// Whether the policy asked for live confirmation of every flagged user
+    /// ([`AuditPolicy::live_confirmation`]).
+    pub live_confirmation: bool,
 }
 
 impl Evaluation {
-    /// The live reads this evaluation needs: key ids for key findings, login profiles for
-    /// unused passwords, and the keys of users whose two active keys may be keywarden's own.
+    /// The live reads this evaluation needs. By default only the keys of users whose two
+    /// active keys may be keywarden's own rotation (a user mid-rotation, whose next step needs
+    /// the read anyway): the audit of any account is otherwise a handful of bulk reads. With
+    /// live confirmation, also key ids for key findings and login profiles for unused
+    /// passwords.
     pub fn live_request(&self) -> LiveRequest {
-        let mut req = live_request(&self.findings);
+        let mut req =
+            if self.live_confirmation { live_request(&self.findings) } else { LiveRequest::default() };
         for f in self.findings.iter().filter(|f| f.check == CheckId::TwoActiveAccessKeys) {
             if let Some(user) = f.user.as_ref().filter(|u| self.grace_pairs.contains_key(*u)) {
                 req.access_keys_for.insert(user.clone());
@@ -117,7 +124,7 @@ fn days_between(earlier: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 
 /// Runs every check of the catalogue over the inventory.
 pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: DateTime<Utc>) -> Evaluation {
-    let mut ev = Evaluation::default();
+    let mut ev = Evaluation { live_confirmation: policy.live_confirmation, ..Evaluation::default() };
     let exemptions = exemptions(inv, policy, &mut ev.warnings);
 
     for check in CheckId::ALL {

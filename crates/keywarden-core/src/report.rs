@@ -79,12 +79,20 @@ pub struct Report {
 }
 
 impl Finding {
-    /// A stable identity across runs: the check and what it is about (the key id when known,
-    /// else its slot), so a digest can say what is new and what was resolved.
+    /// A stable identity across runs, so a digest can say what is new and what was resolved.
+    /// A key is named by its user and its creation time, which the credential report gives
+    /// without any per-user call: the id neither depends on whether a live read attached the
+    /// key id nor changes when a rotation deletes key 1 and the report renumbers key 2 as 1.
+    /// Findings that exist only with a key id (the rotation checks) use it.
     pub fn id(&self) -> String {
-        match (&self.access_key_id, self.key_slot) {
-            (Some(key), _) => format!("{}:{}:{key}", self.check, self.resource),
-            (None, Some(slot)) => format!("{}:{}:slot{slot}", self.check, self.resource),
+        match (self.key_created, &self.access_key_id) {
+            (Some(created), _) => format!(
+                "{}:{}:key-created-{}",
+                self.check,
+                self.resource,
+                created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            (None, Some(key)) => format!("{}:{}:{key}", self.check, self.resource),
             (None, None) => format!("{}:{}", self.check, self.resource),
         }
     }
@@ -155,9 +163,8 @@ impl Changes {
 
 impl Report {
     /// Whether this run judged `finding`'s check for its subject, so that the finding's
-    /// absence (or presence) here means something: the check ran (`pass` or `fail`), the
-    /// subject is not among [`Report::unknown`], and no finding of this run about the same
-    /// key slot lacks the key id that would tell the two apart (a live read failed).
+    /// absence (or presence) here means something: the check ran (`pass` or `fail`) and the
+    /// subject is not among [`Report::unknown`].
     fn judged(&self, finding: &Finding) -> bool {
         let ran = self
             .summary
@@ -168,14 +175,7 @@ impl Report {
             u.check == finding.check
                 && (u.resource == finding.resource || (u.user.is_some() && u.user == finding.user))
         });
-        let ambiguous = finding.key_slot.is_some()
-            && self.findings.iter().any(|f| {
-                f.check == finding.check
-                    && f.resource == finding.resource
-                    && f.key_slot == finding.key_slot
-                    && (f.access_key_id.is_none() || finding.access_key_id.is_none())
-            });
-        ran && !subject_unknown && !ambiguous
+        ran && !subject_unknown
     }
 }
 

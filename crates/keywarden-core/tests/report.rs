@@ -533,20 +533,28 @@ fn a_finding_gone_from_a_run_that_judged_it_is_resolved() {
 }
 
 #[test]
-fn a_key_finding_whose_key_id_could_not_be_read_is_neither_resolved_nor_new() {
+fn a_key_finding_is_the_same_finding_with_or_without_its_key_id_and_after_renumbering() {
     let mut day1 = build(evaluate_now(&inventory()));
+    assert!(day1.findings.iter().any(|f| f.key_slot.is_some()), "the fixture has key findings");
     for f in day1.findings.iter_mut().filter(|f| f.key_slot.is_some()) {
         f.access_key_id = Some(format!("AKIA{}", f.user.as_deref().unwrap_or_default().to_uppercase()));
     }
-    // Day 2: the live ListAccessKeys failed, so the same findings carry only their slot.
-    let day2 = build(evaluate_now(&inventory()));
+    // Day 2 made no live read (the default), so the same findings carry no key id; and a
+    // rotation elsewhere renumbered every key slot.
+    let mut day2 = build(evaluate_now(&inventory()));
+    for f in day2.findings.iter_mut().filter(|f| f.key_slot.is_some()) {
+        f.key_slot = f.key_slot.map(|s| 3 - s);
+    }
     let changes = keywarden_core::report::Changes::between(&day1, &day2);
-    assert!(
-        changes.resolved.iter().all(|f| f.key_slot.is_none()),
-        "a key finding without its id on day 2 is not proof of resolution: {:?}",
-        changes.resolved
-    );
     assert!(changes.resolved.is_empty() && changes.new.is_empty(), "{changes:?}");
+    assert!(changes.unverified.is_empty(), "{changes:?}");
+    assert_eq!(changes.ongoing, day1.findings.iter().filter(|f| !f.exempted).count());
+    // A key created at another time is another key: its finding is new.
+    let mut day3 = day2.clone();
+    let key = day3.findings.iter_mut().find(|f| f.key_slot.is_some()).expect("a key finding");
+    key.key_created = key.key_created.map(|t| t + chrono::Duration::seconds(1));
+    let changes = keywarden_core::report::Changes::between(&day2, &day3);
+    assert_eq!((changes.new.len(), changes.resolved.len()), (1, 1), "{changes:?}");
 }
 
 #[test]
