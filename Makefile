@@ -5,7 +5,7 @@
 #   make lint    rustfmt check and clippy with warnings as errors
 #   make test    every test, the end-to-end ones included (moto + cargo lambda)
 #   make demo    audit a seeded local account with the real function and print the report
-#   make bench   wall time and peak memory of evaluating a 5,000-user account
+#   make bench   core micro-benchmarks, then the release function on 1,000- and 5,000-user moto accounts
 #   make fuzz    the parsers' fuzz targets for FUZZ_SECONDS each (default 600), release build
 #   make synth   synthesize the CDK stack (infra/), run cdk-nag and cfn-lint; no credentials needed
 #   make deploy  build the function for arm64 and deploy the stack: make deploy EMAIL=you@example.com
@@ -121,8 +121,13 @@ demo: venv check-faketime
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
 	$(CARGO) run $(CARGO_FLAGS) --quiet -p keywarden-e2e --bin demo
 
-bench:
+# The core's phases on a kept harness (divan), then the whole function at account scale
+# (tests/src/bin/bench.rs): figures printed and written to $(TARGET_DIR)/bench/.
+# BENCH_USERS picks the account sizes (default 1000,5000).
+BENCH_USERS ?= 1000,5000
+bench: venv
 	$(CARGO) bench $(CARGO_FLAGS) -p keywarden-core --bench evaluate
+	KEYWARDEN_BENCH_USERS=$(BENCH_USERS) $(CARGO) run $(CARGO_FLAGS) --quiet -p keywarden-e2e --bin bench
 
 # make test runs each fuzz target for 30 s; this is the long local session.
 FUZZ_SECONDS ?= 600

@@ -270,6 +270,13 @@ export class KeywardenStack extends Stack {
         resources: [this.secrets()],
       }),
       new iam.PolicyStatement({
+        // One paged listing of keywarden/* per rotation run instead of a DescribeSecret per
+        // user; ListSecrets supports no resource scoping (the name filter does the narrowing).
+        sid: 'StoredKeyListing',
+        actions: ['secretsmanager:ListSecrets'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
         sid: 'Alerts',
         actions: ['sns:Publish'],
         resources: [this.topic.topicArn],
@@ -361,7 +368,7 @@ function acknowledgeWildcards(policy: iam.Policy, stack: Stack, logGroup: logs.L
     Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
   ack(
     'Resource::*',
-    'Credential report, authorization details, virtual MFA devices, account summary and password policy are account-level IAM reads with no resource-level scoping.',
+    'Credential report, authorization details, virtual MFA devices, account summary and password policy are account-level IAM reads, and secretsmanager:ListSecrets a listing, with no resource-level scoping.',
   );
   // cdk-nag names unresolved pseudo parameters <AWS::…>; known ones appear as themselves.
   const pseudo = (value: string, name: string) => (Token.isUnresolved(value) ? `<AWS::${name}>` : value);

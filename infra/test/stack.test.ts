@@ -91,6 +91,7 @@ function expectedStatements(template: Template, enforce: boolean, bucket: boolea
       Resource: [arn(':iam::aws:policy/*'), arn(`:iam::${ACCOUNT}:policy/*`)],
     },
     StoredKeyReads: { Action: 'secretsmanager:DescribeSecret', Resource: secrets },
+    StoredKeyListing: { Action: 'secretsmanager:ListSecrets', Resource: '*' },
     Alerts: { Action: 'sns:Publish', Resource: { Ref: topic } },
     AlertEncryption: { Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [key, 'Arn'] } },
     Logs: { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logs, 'Arn'] } },

@@ -122,6 +122,12 @@ impl Watch {
         Self::start_function(CRASHABLE, env, Some(moto.clock_file()))
     }
 
+    /// Like [`Watch::start`], running the release build (`cargo lambda watch --release`):
+    /// what `make bench` measures.
+    pub fn start_release(env: &BTreeMap<String, String>) -> Self {
+        Self::start_function(RELEASE, env, None)
+    }
+
     fn start_with_clock(env: &BTreeMap<String, String>, clock_file: Option<&Path>) -> Self {
         Self::start_function(FUNCTION, env, clock_file)
     }
@@ -162,6 +168,7 @@ impl Watch {
                 .arg(port.to_string())
                 .args(["--bin", function.bin])
                 .args(function.features.iter().flat_map(|f| ["--features", f]))
+                .args(function.release.then_some("--release"))
                 // The tests and the demo write files in the tree; never rebuild mid-run.
                 .arg("--ignore-changes")
                 .arg("--env-file")
@@ -195,6 +202,22 @@ impl Watch {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The pid of the function process watch started (it runs in watch's process group), once
+    /// it runs: watch starts it at the first invocation.
+    pub fn function_pid(&self) -> Option<u32> {
+        let group = self.process.pid().to_string();
+        let comm: String = self.function.chars().take(15).collect();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid pgrp ...`: comm may hold spaces, so split after its `)`.
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let name = head.split_once(" (")?.1;
+            let pgrp = rest.split_whitespace().nth(2)?;
+            (name == comm && pgrp == group).then_some(pid)
+        })
     }
 
     /// The function's (and watch's) output so far, for failure messages.
@@ -319,17 +342,20 @@ pub fn build_function() {
 struct Function {
     bin: &'static str,
     features: &'static [&'static str],
+    release: bool,
 }
 
-const FUNCTION: &Function = &Function { bin: "keywarden", features: &[] };
+const FUNCTION: &Function = &Function { bin: "keywarden", features: &[], release: false };
+const RELEASE: &Function = &Function { bin: "keywarden", features: &[], release: true };
 const CRASHABLE: &Function =
-    &Function { bin: "keywarden-crashable", features: &["keywarden-lambda/crash-points"] };
+    &Function { bin: "keywarden-crashable", features: &["keywarden-lambda/crash-points"], release: false };
 
 fn build(function: &Function) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--manifest-path", "Cargo.toml", "--bin", function.bin])
         .args(function.features.iter().flat_map(|f| ["--features", f]))
+        .args(function.release.then_some("--release"))
         .current_dir(workspace_root())
         .stdin(Stdio::null());
     scrub(&mut cmd);

@@ -233,7 +233,10 @@ pub fn render(report: &Value) -> String {
         .map(|f| {
             let key = match (f["access_key_id"].as_str(), f["key_slot"].as_u64()) {
                 (Some(id), _) => id.to_string(),
-                (None, Some(slot)) => format!("slot {slot}"),
+                (None, Some(slot)) => match f["key_created"].as_str().and_then(|t| t.get(..10)) {
+                    Some(day) => format!("slot {slot}, created {day}"),
+                    None => format!("slot {slot}"),
+                },
                 _ => String::new(),
             };
             let mut message = f["message"].as_str().unwrap_or_default().to_string();

@@ -91,15 +91,22 @@ fn assert_run_metadata(report: &Value, action: &str) {
     assert!(report["data_as_of"].as_str().is_some(), "data_as_of is the credential report's time");
 }
 
-/// Every finding about a key names the key the scenario created; no other finding names one.
-fn assert_key_ids(report: &Value, seeded: &Seeded) {
+/// Without live confirmation (the default) a finding about a key names it by its creation
+/// time, which is the creation time of the key the scenario created in that slot, and by no
+/// key id: the audit read nothing per user. With `live`, it names that key's id too.
+async fn assert_keys_named(aws: &Aws, report: &Value, seeded: &Seeded, live: bool) {
     for f in findings(report) {
         match (f["user"].as_str(), f["key_slot"].as_u64()) {
             (Some(user), Some(slot)) => {
                 let slot = u8::try_from(slot).expect("slot 1 or 2");
-                let want = seeded.key_id(user, slot).unwrap_or_else(|| panic!("no key {slot} for {user}"));
-                assert_eq!(f["access_key_id"].as_str(), Some(want), "key id of {} for {user}", f["check"]);
-                assert!(f["key_created"].as_str().is_some(), "key_created of {f}");
+                let id = seeded.key_id(user, slot).unwrap_or_else(|| panic!("no key {slot} for {user}"));
+                let key = aws.keys(user).await.into_iter().find(|k| k.id == id).expect("the key exists");
+                let created: Option<DateTime<Utc>> = f["key_created"].as_str().and_then(|t| t.parse().ok());
+                // The credential report gives whole seconds.
+                let want = DateTime::<Utc>::from_timestamp(key.created.timestamp(), 0);
+                assert_eq!(created, want, "key_created of {} for {user}", f["check"]);
+                let want_id = live.then_some(id);
+                assert_eq!(f["access_key_id"].as_str(), want_id, "key id of {} for {user}", f["check"]);
             }
             _ => assert!(f["access_key_id"].is_null(), "finding not about a key names one: {f}"),
         }
@@ -116,7 +123,7 @@ async fn violations_are_reported_exactly() {
     assert_run_metadata(&report, "audit");
     assert_same_findings(&finding_set(&report), &seeded.expected, &report);
     assert_summary_consistent(&report);
-    assert_key_ids(&report, seeded);
+    assert_keys_named(&setup.aws, &report, seeded, false).await;
 
     // Every check moto can exhibit fails; the one it cannot passes; an audit plans no
     // rotation, so the rotation checks are skipped.
@@ -161,15 +168,41 @@ async fn violations_are_reported_exactly() {
         calls.get("iam:GetCredentialReport").and_then(Value::as_u64).is_some_and(|n| n >= 1),
         "api_calls counts iam:GetCredentialReport: {calls:?}"
     );
-    // O(1) in users apart from paging and the users with key findings.
+    // Bulk reads only: no call names a user.
+    let per_user: Vec<&String> = calls
+        .keys()
+        .filter(|op| ["ListAccessKeys", "GetLoginProfile", "GetUser"].iter().any(|p| op.ends_with(p)))
+        .collect();
+    assert!(per_user.is_empty(), "the default audit made per-user calls: {calls:?}");
     let total = s["api_calls_total"].as_u64().expect("api_calls_total");
-    assert!(total <= 20 + seeded.users.len() as u64, "{total} API calls for {} users", seeded.users.len());
+    assert!(total <= 12, "{total} API calls for {} users: {calls:?}", seeded.users.len());
 
     // The daily EventBridge trigger audits the same way.
     let scheduled = report_of(&setup, "events/scheduled.json");
     assert_eq!(scheduled["errors"], Value::Array(vec![]), "errors: {:#}", scheduled["errors"]);
     assert_same_findings(&finding_set(&scheduled), &seeded.expected, &scheduled);
     assert_summary_consistent(&scheduled);
+
+    // With live confirmation the same findings name their keys, for one ListAccessKeys per
+    // user with a key finding.
+    let mut env = scenario::scenario_env(&setup.moto);
+    env.insert("LIVE_CONFIRMATION".into(), "true".into());
+    let live = Watch::start(&env);
+    let confirmed = live.invoke(&lambda::event("events/audit.json")).report();
+    assert_eq!(confirmed["errors"], Value::Array(vec![]), "errors: {:#}", confirmed["errors"]);
+    assert_same_findings(&finding_set(&confirmed), &seeded.expected, &confirmed);
+    assert_keys_named(&setup.aws, &confirmed, seeded, true).await;
+    let with_keys: BTreeSet<&str> = findings(&confirmed)
+        .iter()
+        .filter(|f| f["key_slot"].is_u64())
+        .filter_map(|f| f["user"].as_str())
+        .collect();
+    assert_eq!(
+        confirmed["summary"]["api_calls"]["iam:ListAccessKeys"].as_u64(),
+        Some(with_keys.len() as u64),
+        "{:#}",
+        confirmed["summary"]["api_calls"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,10 @@ use tracing::{debug, info, warn};
 use crate::counter::ApiCallCounter;
 use crate::error::AwsError;
 
+/// IAM's largest page (`MaxItems`): its default of 100 would make the MFA listing of a
+/// 5,000-user account 35 calls instead of 4.
+const MAX_PAGE: i32 = 1000;
+
 /// How patiently to wait for IAM.
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
@@ -159,6 +163,7 @@ impl IamDirectory {
             .filter(EntityType::User)
             .filter(EntityType::Group)
             .filter(EntityType::LocalManagedPolicy)
+            .max_items(MAX_PAGE)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -311,7 +316,8 @@ impl IamDirectory {
     pub async fn virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, AwsError> {
         const OP: &str = "iam:ListVirtualMFADevices";
         let mut devices = Vec::new();
-        let mut items = self.iam.list_virtual_mfa_devices().into_paginator().items().send();
+        let mut items =
+            self.iam.list_virtual_mfa_devices().max_items(MAX_PAGE).into_paginator().items().send();
         while let Some(d) = items.next().await {
             let d = d.map_err(|e| AwsError::from_sdk(OP, &e))?;
             devices.push(VirtualMfaDevice {

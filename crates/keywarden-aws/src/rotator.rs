@@ -532,7 +532,57 @@ fn with_message(e: AwsError, f: impl FnOnce(&str) -> String) -> AwsError {
 }
 
 impl Rotator for IamRotator {
-    async fn read(&self, user: &str) -> Result<LiveUser, ReadFailure> {
+    async fn secrets(&self) -> Result<BTreeMap<String, SecretState>, ReadFailure> {
+        const OP: &str = "secretsmanager:ListSecrets";
+        let prefix = secret_name("");
+        let filter = aws_sdk_secretsmanager::types::Filter::builder()
+            .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+            .values(&prefix)
+            .build();
+        let mut listed = BTreeMap::new();
+        // Secrets scheduled for deletion are listed too: keywarden must refuse them, not
+        // take them for missing and try to create one.
+        let mut pages = self
+            .secrets
+            .list_secrets()
+            .filters(filter)
+            .include_planned_deletion(true)
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ReadFailure::from(AwsError::from_sdk(OP, &e)))?;
+            for entry in page.secret_list() {
+                // The name filter matches prefixes case-insensitively; only the exact name
+                // is a user's secret, as DescribeSecret would find it.
+                let (Some(user), Some(arn)) =
+                    (entry.name().and_then(|n| n.strip_prefix(prefix.as_str())), entry.arn())
+                else {
+                    continue;
+                };
+                let facts = SecretFacts {
+                    arn: arn.to_string(),
+                    managed: entry
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == Some(MANAGED_SECRET_TAG) && t.value() == Some("true")),
+                    scheduled_for_deletion: entry.deleted_date().is_some(),
+                    kms_key_id: entry.kms_key_id().map(str::to_string),
+                    versions: entry
+                        .secret_versions_to_stages()
+                        .map(|m| m.iter().map(|(v, s)| (v.clone(), s.clone())).collect())
+                        .unwrap_or_default(),
+                };
+                listed.insert(user.to_string(), self.judge(Some(facts)));
+            }
+        }
+        Ok(listed)
+    }
+
+    /// `GetUser` gives the ARN and the tags in one call; the keys' last use is read only when
+    /// a rotation record makes the planner ask for it (a first rotation does not), so a
+    /// first rotation costs two reads here.
+    async fn read(&self, user: &str, listed: Option<&SecretState>) -> Result<LiveUser, ReadFailure> {
         let inner = async {
             let got = self
                 .iam
@@ -541,10 +591,12 @@ impl Rotator for IamRotator {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("iam:GetUser", &e))?;
-            let arn = got
+            let found = got
                 .user()
-                .map(|u| u.arn().to_string())
                 .ok_or(AwsError::Malformed { operation: "iam:GetUser", message: "no User".into() })?;
+            let arn = found.arn().to_string();
+            let tags: BTreeMap<String, String> =
+                found.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
             let mut keys: Vec<LiveKey> = list_access_keys(&self.iam, user)
                 .await?
                 .into_iter()
@@ -555,24 +607,24 @@ impl Rotator for IamRotator {
                     last_used: None,
                 })
                 .collect();
-            for k in &mut keys {
-                let used = self
-                    .iam
-                    .get_access_key_last_used()
-                    .access_key_id(&k.id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("iam:GetAccessKeyLastUsed", &e))?;
-                k.last_used =
-                    used.access_key_last_used().and_then(|u| u.last_used_date()).and_then(to_chrono);
+            let mid_rotation = tags.contains_key(ROTATION_TAG);
+            if mid_rotation {
+                for k in &mut keys {
+                    let used = self
+                        .iam
+                        .get_access_key_last_used()
+                        .access_key_id(&k.id)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("iam:GetAccessKeyLastUsed", &e))?;
+                    k.last_used =
+                        used.access_key_last_used().and_then(|u| u.last_used_date()).and_then(to_chrono);
+                }
             }
-            let mut tags = BTreeMap::new();
-            let mut pages = self.iam.list_user_tags().user_name(user).into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", &e))?;
-                tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
-            }
-            let secret = self.judge(self.describe_secret(user).await?);
+            let secret = match listed {
+                Some(state) if !mid_rotation => state.clone(),
+                _ => self.judge(self.describe_secret(user).await?),
+            };
             Ok(LiveUser { user: user.to_string(), arn, keys, tags, secret })
         };
         inner.await.map_err(|e: AwsError| ReadFailure::from(e))

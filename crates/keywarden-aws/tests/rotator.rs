@@ -465,7 +465,7 @@ async fn a_secret_someone_else_made_is_refused() {
             .build()
     })];
     let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
-    let live = r.read("alice").await.expect("read");
+    let live = r.read("alice", None).await.expect("read");
     assert!(
         matches!(&live.secret, SecretState::Refused { reason, .. } if reason.contains("not created by keywarden")),
         "{:?}",
@@ -516,4 +516,155 @@ async fn the_role_arn_keeps_its_path() {
     r.execute(&alice(), &Step::Create { old: OLD.into() }, now()).await.expect("rotation starts");
     let policy = policy.lock().map(|p| p.clone()).unwrap_or_default();
     assert!(policy.contains("arn:aws:iam::123456789012:role/security/keywarden"), "{policy}");
+}
+
+fn listed_secret(name: &str, managed: bool, deleted: bool) -> aws_sdk_secretsmanager::types::SecretListEntry {
+    let mut e = aws_sdk_secretsmanager::types::SecretListEntry::builder()
+        .name(name)
+        .arn(format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"))
+        .secret_versions_to_stages(version_id(OLD), vec!["AWSCURRENT".to_string()]);
+    if managed {
+        e = e.tags(
+            aws_sdk_secretsmanager::types::Tag::builder().key("keywarden:managed").value("true").build(),
+        );
+    }
+    if deleted {
+        e = e.deleted_date(aws_smithy_types::DateTime::from_secs(1_700_000_000));
+    }
+    e.build()
+}
+
+/// One paged ListSecrets judges every keywarden secret as DescribeSecret would: the key a
+/// version names, someone else's secret refused, one scheduled for deletion refused, and only
+/// exact `keywarden/<user>` names taken (the name filter also matches other cases).
+#[tokio::test]
+async fn the_secret_listing_judges_each_users_secret_like_describe_secret() {
+    let pages = Arc::new(Mutex::new(Vec::new()));
+    let seen = pages.clone();
+    let sm = [mock!(aws_sdk_secretsmanager::Client::list_secrets).then_compute_output(move |r| {
+        let token = r.next_token().map(str::to_string);
+        if let Ok(mut s) = seen.lock() {
+            s.push((token.clone(), r.include_planned_deletion(), r.filters().len()));
+        }
+        let out = aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder();
+        match token {
+            None => out
+                .secret_list(listed_secret("keywarden/alice", true, false))
+                .secret_list(listed_secret("keywarden/bob", false, false))
+                .next_token("page2")
+                .build(),
+            Some(_) => out
+                .secret_list(listed_secret("keywarden/carol", true, true))
+                .secret_list(listed_secret("Keywarden/dave", true, false))
+                .build(),
+        }
+    })];
+    let r = rotator(&[], &sm.iter().collect::<Vec<_>>());
+    let listed = r.secrets().await.expect("listed");
+    assert_eq!(listed.keys().map(String::as_str).collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+    assert_eq!(listed["alice"].current_key(), Some(OLD));
+    assert!(
+        matches!(&listed["bob"], SecretState::Refused { reason, .. } if reason.contains("not created by keywarden"))
+    );
+    assert!(
+        matches!(&listed["carol"], SecretState::Refused { reason, .. } if reason.contains("scheduled for deletion"))
+    );
+    let pages = pages.lock().map(|p| p.clone()).unwrap_or_default();
+    assert_eq!(pages, [(None, Some(true), 1), (Some("page2".to_string()), Some(true), 1)]);
+}
+
+fn get_user_with_tags(tags: &[(&str, &str)]) -> Rule {
+    let tags: Vec<aws_sdk_iam::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(*k).value(*v).build().expect("tag"))
+        .collect();
+    mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+        aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+            .user(
+                aws_sdk_iam::types::User::builder()
+                    .user_name("alice")
+                    .user_id("AIDA0000000000000001")
+                    .arn(USER_ARN)
+                    .path("/team/")
+                    .create_date(aws_smithy_types::DateTime::from_secs(0))
+                    .set_tags(Some(tags.clone()))
+                    .build()
+                    .expect("user"),
+            )
+            .build()
+    })
+}
+
+fn one_key() -> Rule {
+    mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+            .access_key_metadata(
+                aws_sdk_iam::types::AccessKeyMetadata::builder()
+                    .user_name("alice")
+                    .access_key_id(OLD)
+                    .status(StatusType::Active)
+                    .create_date(aws_smithy_types::DateTime::from_secs(1_600_000_000))
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+            .expect("keys")
+    })
+}
+
+/// A user with no rotation record is read with GetUser (ARN and tags) and ListAccessKeys
+/// alone: the listed secret stands in for DescribeSecret, and no last use is asked for.
+/// A user mid-rotation gets both, because recovering depends on them.
+#[tokio::test]
+async fn a_first_rotation_reads_two_calls_and_a_record_reads_everything() {
+    let describe = Arc::new(Mutex::new(0));
+    let d = describe.clone();
+    let sm = [mock!(aws_sdk_secretsmanager::Client::describe_secret).then_compute_response(move |_| {
+        if let Ok(mut n) = d.lock() {
+            *n += 1;
+        }
+        aws_smithy_mocks::MockResponse::Error(DescribeSecretError::ResourceNotFoundException(
+            ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException")).build(),
+        ))
+    })];
+    let last_used = Arc::new(Mutex::new(0));
+    let lu = last_used.clone();
+    let used = move || {
+        mock!(aws_sdk_iam::Client::get_access_key_last_used).then_compute_output({
+            let lu = lu.clone();
+            move |_| {
+                if let Ok(mut n) = lu.lock() {
+                    *n += 1;
+                }
+                aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                    .build()
+            }
+        })
+    };
+
+    let iam = [get_user_with_tags(&[("team", "a")]), one_key(), used()];
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    let live = r.read("alice", Some(&SecretState::Missing)).await.expect("read");
+    assert_eq!((live.arn.as_str(), live.tags.get("team").map(String::as_str)), (USER_ARN, Some("a")));
+    assert_eq!(live.keys.len(), 1);
+    assert_eq!((*describe.lock().expect("n"), *last_used.lock().expect("n")), (0, 0));
+
+    // No listing: the secret is described.
+    let live = r.read("alice", None).await.expect("read");
+    assert_eq!(live.secret, SecretState::Missing);
+    assert_eq!((*describe.lock().expect("n"), *last_used.lock().expect("n")), (1, 0));
+
+    let record = RotationState::Intent {
+        old: OLD.into(),
+        at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
+    };
+    let iam = [get_user_with_tags(&[("keywarden:rotation", &record.to_tag())]), one_key(), used()];
+    let r = rotator(&iam.iter().collect::<Vec<_>>(), &sm.iter().collect::<Vec<_>>());
+    let live = r.read("alice", Some(&SecretState::Missing)).await.expect("read");
+    assert!(live.tags.contains_key("keywarden:rotation"));
+    assert_eq!(
+        (*describe.lock().expect("n"), *last_used.lock().expect("n")),
+        (2, 1),
+        "mid-rotation reads all"
+    );
 }

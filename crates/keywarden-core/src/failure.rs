@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
 use crate::report::{Action, Report};
-use crate::rotation::{LiveUser, Step};
+use crate::rotation::{LiveUser, SecretState, Step};
 
 /// One operation of one port: what a [`Failures`] plan counts and fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,6 +31,8 @@ pub enum Operation {
     Collect,
     /// [`Directory::live_details`].
     LiveDetails,
+    /// [`Rotator::secrets`].
+    Secrets,
     /// [`Rotator::read`].
     Read,
     /// [`Rotator::execute`].
@@ -47,9 +49,10 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Collect,
         Operation::LiveDetails,
+        Operation::Secrets,
         Operation::Read,
         Operation::Execute,
         Operation::Previous,
@@ -330,9 +333,16 @@ impl<R> FailingRotator<R> {
 }
 
 impl<R: Rotator + Sync> Rotator for FailingRotator<R> {
-    async fn read(&self, user: &str) -> Result<LiveUser, ReadFailure> {
+    async fn secrets(&self) -> Result<BTreeMap<String, SecretState>, ReadFailure> {
+        match self.failures.call(Operation::Secrets) {
+            Verdict::Pass => self.inner.secrets().await,
+            Verdict::Fail { failure, .. } => Err(failure),
+        }
+    }
+
+    async fn read(&self, user: &str, listed: Option<&SecretState>) -> Result<LiveUser, ReadFailure> {
         match self.failures.call(Operation::Read) {
-            Verdict::Pass => self.inner.read(user).await,
+            Verdict::Pass => self.inner.read(user, listed).await,
             Verdict::Fail { failure, .. } => Err(failure),
         }
     }

@@ -148,7 +148,17 @@ impl MockRotator {
 }
 
 impl Rotator for MockRotator {
-    async fn read(&self, user: &str) -> Result<LiveUser, ReadFailure> {
+    async fn secrets(&self) -> Result<BTreeMap<String, SecretState>, ReadFailure> {
+        let users = self.users.lock().map_err(|e| ReadFailure::new("mock:Secrets", None, e.to_string()))?;
+        Ok(users
+            .iter()
+            .filter(|(_, u)| u.secret != SecretState::Missing)
+            .map(|(name, u)| (name.clone(), u.secret.clone()))
+            .collect())
+    }
+
+    /// Always the user's own state: the mock's secrets never go stale.
+    async fn read(&self, user: &str, _listed: Option<&SecretState>) -> Result<LiveUser, ReadFailure> {
         self.user(user)
             .ok_or_else(|| ReadFailure::new("iam:ListAccessKeys", Some("NoSuchEntity".into()), user))
     }

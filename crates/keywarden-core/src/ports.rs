@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::report::{Action, Report};
-use crate::rotation::{LiveUser, Step};
+use crate::rotation::{LiveUser, SecretState, Step};
 
 /// Reads an account's IAM state.
 pub trait Directory {
@@ -60,8 +60,21 @@ pub struct Executed {
 
 /// Changes credentials: the half of keywarden that must be the most careful.
 pub trait Rotator {
-    /// Reads one user's live keys, last use, tags and stored secret.
-    fn read(&self, user: &str) -> impl Future<Output = Result<LiveUser, ReadFailure>> + Send;
+    /// Every keywarden secret of the account, judged, by user name: one paged bulk read, so
+    /// a rotation run does not describe each user's secret on its own. A user absent from
+    /// the map has no secret.
+    fn secrets(&self) -> impl Future<Output = Result<BTreeMap<String, SecretState>, ReadFailure>> + Send;
+
+    /// Reads one user's live keys, tags and stored secret, and the keys' last use when a
+    /// rotation record needs it. `listed` is the user's secret from [`Rotator::secrets`]
+    /// (`Some(SecretState::Missing)` when the listing had none, `None` when there was no
+    /// listing): a user with no rotation record is judged on it; one mid-rotation, whose
+    /// recovery depends on exactly what the secret holds, has its secret read again.
+    fn read(
+        &self,
+        user: &str,
+        listed: Option<&SecretState>,
+    ) -> impl Future<Output = Result<LiveUser, ReadFailure>> + Send;
 
     /// Carries out one planned step on the state `live` was read in. On failure nothing is
     /// left that a later run cannot recover (see DESIGN §5); the error says what was undone.

@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 use keywarden_core::checks::{
     apply_live, evaluate, rotation_exemption, sort_findings, CheckStatus, Evaluation, UserScope,
 };
 use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
 use keywarden_core::report::{Action as RotationAction, ActionStatus, Changes, RunInfo};
-use keywarden_core::rotation::{self, HoldCause, Step};
+use keywarden_core::rotation::{self, HoldCause, SecretState, Step};
 use keywarden_core::{CheckId, Config, Finding, Inventory, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -251,115 +252,42 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             Some(users) => users.clone(),
             None => rotation::candidates(inventory, &self.config.rotation, now),
         };
-        let margin = Duration::from_secs(self.config.deadline_margin_secs);
-        let mut actions = Vec::new();
-        for user in candidates {
-            if let Some(left) = remaining().filter(|left| *left < margin) {
-                actions.push(RotationAction {
-                    user: user.clone(),
-                    step: "unknown".into(),
-                    reason: format!(
-                        "not started: {}s of the invocation were left (DEADLINE_MARGIN_SECONDS={}); the next run carries on",
-                        left.as_secs(),
-                        margin.as_secs()
-                    ),
-                    status: ActionStatus::Deferred,
-                    old_key_id: None,
-                    new_key_id: None,
-                    secret_arn: None,
-                    error: None,
-                });
-                continue;
-            }
-            let live = match self.rotator.read(&user).await {
-                Ok(live) => live,
+        // One bulk listing of keywarden's secrets instead of a DescribeSecret per user; when it
+        // fails, each user's secret is read on its own, as before.
+        let listed = if candidates.is_empty() {
+            None
+        } else {
+            match self.rotator.secrets().await {
+                Ok(listed) => Some(listed),
                 Err(e) => {
-                    // Said per user, so the report names whose rotation did not happen.
-                    warn!(user, error = %e, "could not read the user's keys; not rotating");
-                    actions.push(RotationAction {
-                        user: user.clone(),
-                        step: "unknown".into(),
-                        reason: "the user's keys, tags or secret could not be read; nothing was planned or changed".into(),
-                        status: ActionStatus::Failed,
-                        old_key_id: None,
-                        new_key_id: None,
-                        secret_arn: None,
-                        error: Some(e.to_string()),
-                    });
-                    errors.push(e);
-                    continue;
-                }
-            };
-            let groups = inventory
-                .authorization
-                .as_ref()
-                .ok()
-                .and_then(|a| a.users.get(&user))
-                .map(|u| u.groups.clone())
-                .unwrap_or_default();
-            let exempt = rotation_exemption(&live.tags, &groups, &self.config.audit);
-            let plan = rotation::plan(&live.planner_input(exempt), &self.config.rotation, now);
-            if let Some((check, message)) = rotation_finding(&user, &plan.step) {
-                let (old, _) = plan.step.key_ids();
-                evaluation.findings.push(Finding {
-                    check,
-                    severity: check.meta().severity,
-                    user: Some(user.clone()),
-                    resource: live.arn.clone(),
-                    access_key_id: old.map(str::to_string),
-                    key_slot: None,
-                    key_created: None,
-                    message,
-                    exempted: false,
-                    exemption: None,
-                });
-                // A held rotation's two active keys are said, with the reason, by the held
-                // finding; `two_active_access_keys` would say it again without one. Only when
-                // IAM shows exactly the record's two keys active.
-                if let Step::Hold { old, new, .. } = &plan.step {
-                    let active: BTreeSet<&str> =
-                        live.keys.iter().filter(|k| k.active).map(|k| k.id.as_str()).collect();
-                    if active == BTreeSet::from([old.as_str(), new.as_str()]) {
-                        evaluation.findings.retain(|f| {
-                            !(f.check == CheckId::TwoActiveAccessKeys
-                                && f.user.as_deref() == Some(user.as_str()))
-                        });
-                    }
+                    warn!(error = %e, "could not list keywarden's secrets; reading each user's");
+                    None
                 }
             }
-            if plan.step == Step::None {
-                continue;
-            }
-            let (old, new) = plan.step.key_ids();
-            let mut action = RotationAction {
-                user: user.clone(),
-                step: plan.step.name().to_string(),
-                reason: plan.reason.clone(),
-                status: ActionStatus::Planned,
-                old_key_id: old.map(str::to_string),
-                new_key_id: new.map(str::to_string),
-                secret_arn: if new.is_some() { live.secret.arn().map(str::to_string) } else { None },
-                error: None,
-            };
-            if !plan.step.writes() {
-                action.status = ActionStatus::Noted;
-            } else if mode == RotationMode::Enforce {
-                match self.rotator.execute(&live, &plan.step, now).await {
-                    Ok(done) => {
-                        action.status = ActionStatus::Done;
-                        action.new_key_id = done.new_key_id.or(action.new_key_id);
-                        action.secret_arn = done.secret_arn.or(action.secret_arn);
-                    }
-                    Err(e) => {
-                        warn!(user, step = plan.step.name(), error = %e, "rotation step failed");
-                        action.status = ActionStatus::Failed;
-                        action.error = Some(e.to_string());
-                        errors.push(e);
-                    }
+        };
+        let margin = Duration::from_secs(self.config.deadline_margin_secs);
+        let outcomes: Vec<UserOutcome> = stream::iter(candidates)
+            .map(|user| {
+                let listed = listed.as_ref().map(|l| l.get(&user).cloned().unwrap_or_default());
+                self.rotate_user(inventory, user, listed, mode, now, remaining, margin)
+            })
+            .buffered(self.config.rotation_concurrency.max(1))
+            .collect()
+            .await;
+        let mut actions = Vec::new();
+        for outcome in outcomes {
+            if let Some(finding) = outcome.finding {
+                if outcome.held_pair_active {
+                    // A held rotation's two active keys are said, with the reason, by the
+                    // held finding; `two_active_access_keys` would say it again without one.
+                    evaluation
+                        .findings
+                        .retain(|f| !(f.check == CheckId::TwoActiveAccessKeys && f.user == finding.user));
                 }
+                evaluation.findings.push(finding);
             }
-            info!(user, step = %action.step, status = ?action.status, reason = %action.reason, "rotation");
-            actions.push(action);
+            errors.extend(outcome.error);
+            actions.extend(outcome.action);
         }
         // The rotation checks pass only when every candidate was read and the candidates
         // themselves are known; otherwise they are unknown, with the reason.
@@ -392,6 +320,137 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         sort_findings(&mut evaluation.findings);
         actions
     }
+
+    /// One user's rotation: the deadline check, the live read, the plan and, in enforce
+    /// mode, the step. Users run a few at a time ([`Config::rotation_concurrency`]); each
+    /// returns what it found instead of writing to the shared report.
+    #[allow(clippy::too_many_arguments)]
+    async fn rotate_user(
+        &self,
+        inventory: &Inventory,
+        user: String,
+        listed: Option<SecretState>,
+        mode: RotationMode,
+        now: DateTime<Utc>,
+        remaining: Remaining<'_>,
+        margin: Duration,
+    ) -> UserOutcome {
+        let mut out = UserOutcome::default();
+        if let Some(left) = remaining().filter(|left| *left < margin) {
+            out.action = Some(RotationAction {
+                user: user.clone(),
+                step: "unknown".into(),
+                reason: format!(
+                    "not started: {}s of the invocation were left (DEADLINE_MARGIN_SECONDS={}); the next run carries on",
+                    left.as_secs(),
+                    margin.as_secs()
+                ),
+                status: ActionStatus::Deferred,
+                old_key_id: None,
+                new_key_id: None,
+                secret_arn: None,
+                error: None,
+            });
+            return out;
+        }
+        let live = match self.rotator.read(&user, listed.as_ref()).await {
+            Ok(live) => live,
+            Err(e) => {
+                // Said per user, so the report names whose rotation did not happen.
+                warn!(user, error = %e, "could not read the user's keys; not rotating");
+                out.action = Some(RotationAction {
+                    user: user.clone(),
+                    step: "unknown".into(),
+                    reason:
+                        "the user's keys, tags or secret could not be read; nothing was planned or changed"
+                            .into(),
+                    status: ActionStatus::Failed,
+                    old_key_id: None,
+                    new_key_id: None,
+                    secret_arn: None,
+                    error: Some(e.to_string()),
+                });
+                out.error = Some(e);
+                return out;
+            }
+        };
+        let groups = inventory
+            .authorization
+            .as_ref()
+            .ok()
+            .and_then(|a| a.users.get(&user))
+            .map(|u| u.groups.clone())
+            .unwrap_or_default();
+        let exempt = rotation_exemption(&live.tags, &groups, &self.config.audit);
+        let plan = rotation::plan(&live.planner_input(exempt), &self.config.rotation, now);
+        if let Some((check, message)) = rotation_finding(&user, &plan.step) {
+            let (old, _) = plan.step.key_ids();
+            out.finding = Some(Finding {
+                check,
+                severity: check.meta().severity,
+                user: Some(user.clone()),
+                resource: live.arn.clone(),
+                access_key_id: old.map(str::to_string),
+                key_slot: None,
+                key_created: None,
+                message,
+                exempted: false,
+                exemption: None,
+            });
+            // Only when IAM shows exactly the record's two keys active.
+            if let Step::Hold { old, new, .. } = &plan.step {
+                let active: BTreeSet<&str> =
+                    live.keys.iter().filter(|k| k.active).map(|k| k.id.as_str()).collect();
+                out.held_pair_active = active == BTreeSet::from([old.as_str(), new.as_str()]);
+            }
+        }
+        if plan.step == Step::None {
+            return out;
+        }
+        let (old, new) = plan.step.key_ids();
+        let mut action = RotationAction {
+            user: user.clone(),
+            step: plan.step.name().to_string(),
+            reason: plan.reason.clone(),
+            status: ActionStatus::Planned,
+            old_key_id: old.map(str::to_string),
+            new_key_id: new.map(str::to_string),
+            secret_arn: if new.is_some() { live.secret.arn().map(str::to_string) } else { None },
+            error: None,
+        };
+        if !plan.step.writes() {
+            action.status = ActionStatus::Noted;
+        } else if mode == RotationMode::Enforce {
+            match self.rotator.execute(&live, &plan.step, now).await {
+                Ok(done) => {
+                    action.status = ActionStatus::Done;
+                    action.new_key_id = done.new_key_id.or(action.new_key_id);
+                    action.secret_arn = done.secret_arn.or(action.secret_arn);
+                }
+                Err(e) => {
+                    warn!(user, step = plan.step.name(), error = %e, "rotation step failed");
+                    action.status = ActionStatus::Failed;
+                    action.error = Some(e.to_string());
+                    out.error = Some(e);
+                }
+            }
+        }
+        info!(user, step = %action.step, status = ?action.status, reason = %action.reason, "rotation");
+        out.action = Some(action);
+        out
+    }
+}
+
+/// What one user's rotation produced, folded into the report after all users ran.
+#[derive(Debug, Default)]
+struct UserOutcome {
+    action: Option<RotationAction>,
+    /// A blocked or held rotation's finding.
+    finding: Option<Finding>,
+    /// A hold whose two active keys are exactly the record's: the held finding replaces
+    /// the user's `two_active_access_keys`.
+    held_pair_active: bool,
+    error: Option<ReadFailure>,
 }
 
 /// The finding a planned step raises: a rotation that needs a human, or a held key.

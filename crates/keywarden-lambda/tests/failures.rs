@@ -172,8 +172,14 @@ fn wrap(
 
 /// An auditing app (rotation off) over the audit fixture.
 fn audit_app(plan: &Failures, ports: Ports) -> Failing {
+    audit_app_with(&[], plan, ports)
+}
+
+fn audit_app_with(vars: &[(&str, &str)], plan: &Failures, ports: Ports) -> Failing {
     let directory = MockDirectory::new(audit_inventory(), live(&["alice"]));
-    wrap(config(&[("ROTATION_MODE", "off")]), directory, MockRotator::default(), plan, ports)
+    let vars: Vec<(&str, &str)> =
+        [("ROTATION_MODE", "off")].into_iter().chain(vars.iter().copied()).collect();
+    wrap(config(&vars), directory, MockRotator::default(), plan, ports)
 }
 
 /// An enforcing app whose `due` users all have a key to rotate.
@@ -300,10 +306,22 @@ async fn every_inventory_section_failing_still_returns_a_report_listing_each() {
 }
 
 #[tokio::test]
+async fn the_default_audit_makes_no_per_user_read() {
+    let plan = Failures::new();
+    let app = audit_app(&plan, Ports { store: false, notifier: false });
+    let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
+    assert!(report.findings.iter().any(|f| f.key_slot.is_some()), "alice has key findings");
+    assert_eq!(plan.calls(Operation::LiveDetails), 0, "no live read without LIVE_CONFIRMATION");
+    assert!(report.findings.iter().all(|f| f.access_key_id.is_none()), "{:?}", report.findings);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+}
+
+#[tokio::test]
 async fn a_live_details_failure_is_reported_and_the_findings_stay() {
     let failure = ReadFailure::new("iam:ListAccessKeys", Some("Throttling".into()), "Rate exceeded");
     let plan = Failures::new().fail(Operation::LiveDetails, 1, failure.clone());
-    let app = audit_app(&plan, Ports { store: false, notifier: false });
+    let app =
+        audit_app_with(&[("LIVE_CONFIRMATION", "true")], &plan, Ports { store: false, notifier: false });
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
 
     assert_eq!(plan.calls(Operation::LiveDetails), 1);

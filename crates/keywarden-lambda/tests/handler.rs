@@ -107,7 +107,7 @@ fn keys(report: &Report) -> Vec<(CheckId, Option<String>, Option<u8>)> {
 }
 
 #[tokio::test]
-async fn on_demand_audit_reports_findings_with_key_ids_and_does_not_notify() {
+async fn on_demand_audit_reports_findings_without_a_per_user_read_and_does_not_notify() {
     let app = app(Some(MockNotifier::default()));
     let report = invoke(&app, json!({"action": "audit", "notify": false})).await.expect("report");
     assert_eq!(report.run_id, "req-1");
@@ -124,10 +124,24 @@ async fn on_demand_audit_reports_findings_with_key_ids_and_does_not_notify() {
     want.sort();
     assert_eq!(got, want);
     for f in report.findings.iter().filter(|f| f.key_slot.is_some()) {
-        assert_eq!(f.access_key_id.as_deref(), Some("AKIAALICE0000001"));
+        assert_eq!(f.access_key_id, None, "no live read, no key id: {f:?}");
+        assert!(f.key_created.is_some(), "the key is named by its creation time: {f:?}");
     }
     assert!(report.errors.is_empty());
     assert!(app.notifier.as_ref().expect("notifier").published().is_empty(), "notify:false must not publish");
+    assert!(app.directory.live_requests().is_empty(), "the audit alone reads nothing per user");
+}
+
+#[tokio::test]
+async fn live_confirmation_reads_key_ids_for_the_users_with_key_findings() {
+    let mut app = app(None);
+    app.config = config(&[("LIVE_CONFIRMATION", "true")]);
+    let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
+    let key_findings: Vec<_> = report.findings.iter().filter(|f| f.key_slot.is_some()).collect();
+    assert_eq!(key_findings.len(), 2, "{:?}", report.findings);
+    for f in key_findings {
+        assert_eq!(f.access_key_id.as_deref(), Some("AKIAALICE0000001"));
+    }
     // Key ids are read live only for the user with key findings.
     let reqs = app.directory.live_requests();
     assert_eq!(reqs.len(), 1);

@@ -53,7 +53,11 @@ fn who(f: &Finding) -> String {
     if let Some(k) = &f.access_key_id {
         let _ = write!(s, " {k}");
     } else if let Some(slot) = f.key_slot {
+        // Without a live read the key has no id here: its creation date tells it apart.
         let _ = write!(s, " key {slot}");
+        if let Some(created) = f.key_created {
+            let _ = write!(s, " (created {})", created.format("%Y-%m-%d"));
+        }
     }
     s
 }
