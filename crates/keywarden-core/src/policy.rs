@@ -1976,19 +1976,50 @@ const ACTION_SHAPE: &str = "?*:?*";
 /// that needs no MFA by design (see [`MfaProber`]).
 #[derive(Debug, Clone)]
 struct Cover {
-    actions: GlobSet,
-    resources: GlobSet,
-    /// The action patterns as written, to look up [`MfaProber`]'s memo cheaply.
-    key: String,
+    /// Shared: the same Deny (and the same by-design exemptions) cover every user.
+    actions: Rc<GlobSet>,
+    resources: Rc<GlobSet>,
+    /// The action patterns as written ([`actions_key`]), to look up [`MfaProber`]'s memos.
+    key: Rc<str>,
 }
 
-/// A short text that identifies an `Action`/`NotAction` element.
+/// A text that identifies an `Action`/`NotAction` element, and nothing else: each part is
+/// prefixed with its length, so no pattern's characters can make two elements one key.
 fn actions_key(actions: &Actions) -> String {
-    format!("{}:{}", actions.element(), actions.patterns().join("\u{1}"))
+    let mut key = String::from(actions.element());
+    for p in actions.patterns() {
+        push_key_part(&mut key, p);
+    }
+    key
+}
+
+/// Appends `part` to a memo key so that the key can be split back unambiguously.
+fn push_key_part(key: &mut String, part: &str) {
+    use fmt::Write as _;
+    let _ = write!(key, "|{}:{part}", part.len());
 }
 
 /// [`action_regions`] answers, by the patterns they were asked about.
 type RegionMemo = std::collections::HashMap<String, Result<Regions, TooComplex>>;
+
+/// What an Allow statement's action element alone decides, the same for every user (actions
+/// hold no policy variables): its glob set and the actions to try first.
+#[derive(Debug)]
+struct ActionProbe {
+    set: GlobSet,
+    candidates: Vec<String>,
+}
+
+/// The covers of one session, and a key naming their actions for [`MfaProber`]'s memos.
+#[derive(Debug, Clone, Copy)]
+struct Covers<'a> {
+    list: &'a [Cover],
+    key: &'a str,
+}
+
+/// For each of an [`ActionProbe`]'s candidates, which covers' actions contain it: a
+/// function of the statement's actions and the covers' actions only.
+type Insides = Rc<Vec<Vec<bool>>>;
 
 /// Each set of covers (a bit per cover) some action meets, with the shortest such action.
 type Regions = Rc<Vec<(Vec<bool>, String)>>;
@@ -2211,6 +2242,15 @@ pub struct MfaProber {
     /// [`action_regions`] answers by their patterns: the same group policies are analysed
     /// for every member, and actions hold no policy variables.
     regions: std::cell::RefCell<RegionMemo>,
+    /// [`ActionProbe`]s by [`actions_key`]: every member of a group has the same statements.
+    probes: std::cell::RefCell<std::collections::HashMap<String, Rc<ActionProbe>>>,
+    /// [`Insides`] by the statement's and the covers' action keys.
+    insides: std::cell::RefCell<std::collections::HashMap<String, Insides>>,
+    /// The by-design exemptions' action sets (`[no permission, account, own, canonical]`),
+    /// built once: only the own resources differ between users.
+    exempt_actions: [Rc<GlobSet>; 4],
+    /// `*`, the resources of the exemptions that are not limited to the user's own.
+    anywhere: Rc<GlobSet>,
 }
 
 impl Default for MfaProber {
@@ -2221,23 +2261,34 @@ impl Default for MfaProber {
 
 impl MfaProber {
     pub fn new() -> Self {
-        Self { regions: Default::default() }
-    }
-
-    /// The requests that need no MFA: [`NO_PERMISSION_ACTIONS`] anywhere, and
-    /// [`PRE_MFA_BOOTSTRAP_ACTIONS`] where their [`PreMfaScope`] says. The account part of
-    /// the own resources is left open: IAM user operations never reach another account.
-    fn exempt(&self, username: &str, _account: &str) -> Vec<Cover> {
-        let actions = |scope: Option<PreMfaScope>| -> Vec<Vec<Tok>> {
-            match scope {
+        let actions = |scope: Option<PreMfaScope>| -> Rc<GlobSet> {
+            Rc::new(GlobSet::AnyOf(match scope {
                 None => NO_PERMISSION_ACTIONS.iter().map(|a| plain_tokens(a)).collect(),
                 Some(scope) => PRE_MFA_BOOTSTRAP_ACTIONS
                     .iter()
                     .filter(|(_, s)| *s == scope)
                     .map(|(a, _)| plain_tokens(a))
                     .collect(),
-            }
+            }))
         };
+        Self {
+            regions: Default::default(),
+            probes: Default::default(),
+            insides: Default::default(),
+            exempt_actions: [
+                actions(None),
+                actions(Some(PreMfaScope::Account)),
+                actions(Some(PreMfaScope::OwnResources)),
+                actions(Some(PreMfaScope::AnyResource)),
+            ],
+            anywhere: Rc::new(GlobSet::AnyOf(vec![vec![Tok::Star]])),
+        }
+    }
+
+    /// The requests that need no MFA: [`NO_PERMISSION_ACTIONS`] anywhere, and
+    /// [`PRE_MFA_BOOTSTRAP_ACTIONS`] where their [`PreMfaScope`] says. The account part of
+    /// the own resources is left open: IAM user operations never reach another account.
+    fn exempt(&self, username: &str, _account: &str) -> Vec<Cover> {
         // `*` in the text is a wildcard; the user name holds none (IAM names are `[\w+=,.@-]`).
         let literal = |s: String| -> Vec<Tok> {
             let mut out = Vec::new();
@@ -2254,48 +2305,63 @@ impl MfaProber {
             literal(format!("arn:aws:iam::*:user/*/{username}")),
             literal(format!("arn:aws:iam::*:mfa/{username}")),
         ];
-        let anywhere = || GlobSet::AnyOf(vec![vec![Tok::Star]]);
+        let [none, account, own_actions, canonical] = &self.exempt_actions;
+        // The keys name no `Action`/`NotAction` element ([`actions_key`]), so no Deny's.
         vec![
+            Cover { actions: none.clone(), resources: self.anywhere.clone(), key: "no permission".into() },
             Cover {
-                actions: GlobSet::AnyOf(actions(None)),
-                resources: anywhere(),
-                key: "no permission".into(),
-            },
-            Cover {
-                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::Account))),
-                resources: anywhere(),
+                actions: account.clone(),
+                resources: self.anywhere.clone(),
                 key: "bootstrap, account".into(),
             },
             Cover {
-                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::OwnResources))),
-                resources: GlobSet::AnyOf(own),
+                actions: own_actions.clone(),
+                resources: Rc::new(GlobSet::AnyOf(own)),
                 key: "bootstrap, own".into(),
             },
             Cover {
-                actions: GlobSet::AnyOf(actions(Some(PreMfaScope::AnyResource))),
-                resources: anywhere(),
+                actions: canonical.clone(),
+                resources: self.anywhere.clone(),
                 key: "bootstrap, canonical".into(),
             },
         ]
     }
 
-    fn regions_of(
-        &self,
-        inside_key: String,
-        inside: &GlobSet,
-        covers: &[Cover],
-    ) -> Result<Regions, TooComplex> {
-        let mut key = inside_key;
-        for c in covers {
-            key.push('\u{2}');
-            key.push_str(&c.key);
-        }
-        if let Some(hit) = self.regions.borrow().get(&key) {
+    /// The [`ActionProbe`] of an action element, computed once per distinct element.
+    fn probe(&self, key: &str, actions: &Actions) -> Rc<ActionProbe> {
+        if let Some(hit) = self.probes.borrow().get(key) {
             return hit.clone();
         }
-        let sets: Vec<&GlobSet> = covers.iter().map(|c| &c.actions).collect();
+        let probe = Rc::new(ActionProbe { set: action_set(actions), candidates: candidate_actions(actions) });
+        self.probes.borrow_mut().insert(key.to_string(), probe.clone());
+        probe
+    }
+
+    /// Which covers contain each candidate of `probe`, computed once per statement actions
+    /// and covers (`key` names both).
+    fn insides_of(&self, key: &str, probe: &ActionProbe, covers: &[Cover]) -> Insides {
+        if let Some(hit) = self.insides.borrow().get(key) {
+            return hit.clone();
+        }
+        let insides: Insides = Rc::new(
+            probe
+                .candidates
+                .iter()
+                .map(|action| covers.iter().map(|c| set_contains(&c.actions, action, true)).collect())
+                .collect(),
+        );
+        self.insides.borrow_mut().insert(key.to_string(), insides.clone());
+        insides
+    }
+
+    /// `key` names the statement's actions and the covers' ([`statement_gap`](Self::statement_gap)).
+    fn regions_of(&self, key: &str, inside: &GlobSet, covers: &[Cover]) -> Result<Regions, TooComplex> {
+        if let Some(hit) = self.regions.borrow().get(key) {
+            return hit.clone();
+        }
+        let sets: Vec<&GlobSet> = covers.iter().map(|c| c.actions.as_ref()).collect();
         let answer = action_regions(inside, &sets).map(Rc::new);
-        self.regions.borrow_mut().insert(key, answer.clone());
+        self.regions.borrow_mut().insert(key.to_string(), answer.clone());
         answer
     }
 
@@ -2309,29 +2375,35 @@ impl MfaProber {
         let docs = || policies.iter().map(|(_, d)| d.borrow());
         let sessions = [Session::AccessKey, Session::ConsoleWithoutMfa];
         let exempt = self.exempt(username, account);
-        let covers: Vec<Vec<Cover>> = sessions
+        let requests = sessions.map(|session| session_request("", "", username, session));
+        // Per session, the covers and a key that names their actions, for the memos.
+        let covers: Vec<(Vec<Cover>, String)> = requests
             .iter()
-            .map(|&session| {
+            .map(|req| {
                 let mut covers = Vec::new();
                 for doc in docs() {
                     let substitute = doc.substitutes_variables();
                     for d in doc.statements.iter().filter(|d| d.effect == Effect::Deny) {
-                        let req = session_request("", "", username, session);
                         let applies =
-                            d.conditions.iter().all(|c| eval_condition(c, &req, substitute) == Tri::Yes);
+                            d.conditions.iter().all(|c| eval_condition(c, req, substitute) == Tri::Yes);
                         if let (true, Ok(resources)) =
                             (applies, resource_set(&d.resources, username, substitute))
                         {
+                            let key = actions_key(&d.actions);
                             covers.push(Cover {
-                                actions: action_set(&d.actions),
-                                resources,
-                                key: actions_key(&d.actions),
+                                actions: Rc::new(self.probe(&key, &d.actions).set.clone()),
+                                resources: Rc::new(resources),
+                                key: key.into(),
                             });
                         }
                     }
                 }
                 covers.extend(exempt.iter().cloned());
-                covers
+                let mut key = String::new();
+                for c in &covers {
+                    push_key_part(&mut key, &c.key);
+                }
+                (covers, key)
             })
             .collect();
         let mut unknown: Option<String> = None;
@@ -2339,20 +2411,21 @@ impl MfaProber {
             let (label, doc) = (label.as_ref(), doc.borrow());
             let substitute = doc.substitutes_variables();
             for (i, s) in doc.statements.iter().enumerate().filter(|(_, s)| s.effect == Effect::Allow) {
-                let granted_by = format!("{label}, {}", statement_name(s, i));
-                for (&session, covers) in sessions.iter().zip(&covers) {
-                    let req = session_request("", "", username, session);
-                    if s.conditions.iter().any(|c| eval_condition(c, &req, substitute) == Tri::No) {
+                // Named only when it is reported: most statements are not.
+                let granted_by = || format!("{label}, {}", statement_name(s, i));
+                for ((&session, req), (covers, covers_key)) in sessions.iter().zip(&requests).zip(&covers) {
+                    if s.conditions.iter().any(|c| eval_condition(c, req, substitute) == Tri::No) {
                         continue; // This allow needs MFA itself.
                     }
+                    let covers = Covers { list: covers, key: covers_key };
                     match self.statement_gap(policies, s, substitute, session, covers, username, account) {
                         Ok(None) => {}
                         Ok(Some(Ok(mut gap))) => {
-                            gap.granted_by = granted_by;
+                            gap.granted_by = granted_by();
                             return MfaEnforcement::NotEnforced(gap);
                         }
                         Ok(Some(Err(reason))) | Err(reason) => {
-                            unknown.get_or_insert_with(|| format!("{granted_by}: {reason}"));
+                            unknown.get_or_insert_with(|| format!("{}: {reason}", granted_by()));
                         }
                     }
                 }
@@ -2372,7 +2445,7 @@ impl MfaProber {
         s: &Statement,
         substitute: bool,
         session: Session,
-        covers: &[Cover],
+        covers: Covers<'_>,
         username: &str,
         account: &str,
     ) -> Result<Option<Result<MfaGap, String>>, String>
@@ -2380,14 +2453,19 @@ impl MfaProber {
         L: AsRef<str>,
         D: std::borrow::Borrow<PolicyDocument>,
     {
-        let actions = action_set(&s.actions);
+        // The memos' key: this statement's actions, then the covers'.
+        let mut key = actions_key(&s.actions);
+        let probe = self.probe(&key, &s.actions);
+        push_key_part(&mut key, covers.key);
+        let insides = self.insides_of(&key, &probe, covers.list);
+        let covers = covers.list;
         let resources = resource_set_widened(&s.resources, username, substitute);
         let context = satisfying_context(s, username, substitute);
         let mut unconfirmed: Option<String> = None;
         // The resources an uncovered action reaches, as (pattern as written, concrete ARN).
         let uncovered = |action: &str, inside: &[bool]| -> Result<Option<(String, String)>, String> {
             let outside: Vec<&GlobSet> =
-                covers.iter().zip(inside).filter(|(_, i)| **i).map(|(c, _)| &c.resources).collect();
+                covers.iter().zip(inside).filter(|(_, i)| **i).map(|(c, _)| c.resources.as_ref()).collect();
             if outside.iter().any(|r| is_universal(r)) {
                 return Ok(None);
             }
@@ -2450,10 +2528,9 @@ impl MfaProber {
             None
         };
         // 1. Well-known actions first, so a gap names an action people know.
-        for action in self.candidate_actions(s) {
-            let inside: Vec<bool> = covers.iter().map(|c| set_contains(&c.actions, &action, true)).collect();
-            if let Some((pattern, resource)) = uncovered(&action, &inside)? {
-                if let Some(gap) = confirm(&action, pattern, resource) {
+        for (action, inside) in probe.candidates.iter().zip(insides.iter()) {
+            if let Some((pattern, resource)) = uncovered(action, inside)? {
+                if let Some(gap) = confirm(action, pattern, resource) {
                     return Ok(Some(Ok(gap)));
                 }
             }
@@ -2463,7 +2540,7 @@ impl MfaProber {
         if matches!(&s.actions, Actions::Action(p) if !p.iter().any(|a| a.contains('*') || a.contains('?'))) {
             return Ok(unconfirmed.map(Err));
         }
-        let regions = self.regions_of(actions_key(&s.actions), &actions, covers).map_err(|_| {
+        let regions = self.regions_of(&key, &probe.set, covers).map_err(|_| {
             format!("the actions of {} are too complex to compare", s.actions.patterns().join(", "))
         })?;
         for (inside, action) in regions.iter() {
@@ -2475,41 +2552,41 @@ impl MfaProber {
         }
         Ok(unconfirmed.map(Err))
     }
+}
 
-    /// Actions to try first: the statement's literal ones, then well-known sensitive ones
-    /// its wildcards or `NotAction` cover, then its wildcard patterns filled in.
-    fn candidate_actions(&self, s: &Statement) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut push = |a: String| {
-            if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
-                out.push(a);
-            }
-        };
-        match &s.actions {
-            Actions::Action(patterns) => {
-                for p in patterns {
-                    if !(p.contains('*') || p.contains('?')) {
-                        push(p.clone());
-                        continue;
-                    }
-                    known_actions().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
-                    // Then the pattern with its wildcards filled in (`logs:DeleteAny`): a family
-                    // we have no sample for, or members the samples do not stand for.
-                    if p.contains(':') {
-                        push(p.replace('*', "Any").replace('?', "X"));
-                    }
+/// Actions to try first: an Allow's literal ones, then well-known sensitive ones its
+/// wildcards or `NotAction` cover, then its wildcard patterns filled in.
+fn candidate_actions(actions: &Actions) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |a: String| {
+        if !out.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+            out.push(a);
+        }
+    };
+    match actions {
+        Actions::Action(patterns) => {
+            for p in patterns {
+                if !(p.contains('*') || p.contains('?')) {
+                    push(p.clone());
+                    continue;
                 }
-            }
-            Actions::NotAction(patterns) => {
-                for a in known_actions() {
-                    if !patterns.iter().any(|p| action_matches(p, a)) {
-                        push(a.to_string());
-                    }
+                known_actions().filter(|a| action_matches(p, a)).for_each(|a| push(a.to_string()));
+                // Then the pattern with its wildcards filled in (`logs:DeleteAny`): a family
+                // we have no sample for, or members the samples do not stand for.
+                if p.contains(':') {
+                    push(p.replace('*', "Any").replace('?', "X"));
                 }
             }
         }
-        out
+        Actions::NotAction(patterns) => {
+            for a in known_actions() {
+                if !patterns.iter().any(|p| action_matches(p, a)) {
+                    push(a.to_string());
+                }
+            }
+        }
     }
+    out
 }
 
 /// Real action names, to name a gap with: the well-known sensitive ones first, then the

@@ -124,29 +124,35 @@ impl Changes {
     /// resolved.
     pub fn between(previous: &Report, current: &Report) -> Self {
         use std::collections::BTreeSet;
-        let open = |r: &Report| -> BTreeSet<String> {
-            r.findings.iter().filter(|f| !f.exempted).map(Finding::id).collect()
-        };
-        let before = open(previous);
-        let now = open(current);
+        // Each id is made once: it is a `format!`, and there may be tens of thousands.
+        fn open(r: &Report) -> Vec<(String, &Finding)> {
+            r.findings.iter().filter(|f| !f.exempted).map(|f| (f.id(), f)).collect()
+        }
+        let (open_before, open_now) = (open(previous), open(current));
+        let before: BTreeSet<&str> = open_before.iter().map(|(id, _)| id.as_str()).collect();
+        let now: BTreeSet<&str> = open_now.iter().map(|(id, _)| id.as_str()).collect();
         let mut unverified = BTreeSet::new();
         let mut new = Vec::new();
-        for f in current.findings.iter().filter(|f| !f.exempted && !before.contains(&f.id())) {
-            if previous.findings_omitted == 0 && previous.judged(f) {
-                new.push(f.id());
-            } else if previous.findings_omitted == 0 {
-                unverified.insert(f.id());
+        if previous.findings_omitted == 0 {
+            let judged = Judged::of(previous);
+            for (id, f) in open_now.iter().filter(|(id, _)| !before.contains(id.as_str())) {
+                if judged.judged(f) {
+                    new.push(id.clone());
+                } else {
+                    unverified.insert(id.clone());
+                }
             }
         }
         new.sort();
         new.dedup();
         let mut resolved = Vec::new();
         if current.findings_omitted == 0 {
-            for f in previous.findings.iter().filter(|f| !f.exempted && !now.contains(&f.id())) {
-                if current.judged(f) {
-                    resolved.push(f.clone());
+            let judged = Judged::of(current);
+            for (id, f) in open_before.iter().filter(|(id, _)| !now.contains(id.as_str())) {
+                if judged.judged(f) {
+                    resolved.push((*f).clone());
                 } else {
-                    unverified.insert(f.id());
+                    unverified.insert(id.clone());
                 }
             }
         }
@@ -161,20 +167,33 @@ impl Changes {
     }
 }
 
-impl Report {
-    /// Whether this run judged `finding`'s check for its subject, so that the finding's
-    /// absence (or presence) here means something: the check ran (`pass` or `fail`) and the
-    /// subject is not among [`Report::unknown`].
+/// A report's [`Report::unknown`] indexed by check and subject, so that asking whether it
+/// judged each of many findings does not scan every unknown subject for each.
+struct Judged<'a> {
+    report: &'a Report,
+    resources: std::collections::HashSet<(CheckId, &'a str)>,
+    users: std::collections::HashSet<(CheckId, &'a str)>,
+}
+
+impl<'a> Judged<'a> {
+    fn of(report: &'a Report) -> Self {
+        let resources = report.unknown.iter().map(|u| (u.check, u.resource.as_str())).collect();
+        let users = report.unknown.iter().filter_map(|u| Some((u.check, u.user.as_deref()?))).collect();
+        Judged { report, resources, users }
+    }
+
+    /// Whether the run judged `finding`'s check for its subject, so that the finding's
+    /// absence (or presence) there means something: the check ran (`pass` or `fail`) and the
+    /// subject is not among [`Report::unknown`] (by resource, or by user when both name one).
     fn judged(&self, finding: &Finding) -> bool {
         let ran = self
+            .report
             .summary
             .checks
             .get(&finding.check)
             .is_some_and(|c| matches!(c.status.as_str(), "pass" | "fail"));
-        let subject_unknown = self.unknown.iter().any(|u| {
-            u.check == finding.check
-                && (u.resource == finding.resource || (u.user.is_some() && u.user == finding.user))
-        });
+        let subject_unknown = self.resources.contains(&(finding.check, finding.resource.as_str()))
+            || finding.user.as_deref().is_some_and(|user| self.users.contains(&(finding.check, user)));
         ran && !subject_unknown
     }
 }
@@ -259,18 +278,22 @@ impl Report {
             *by_severity.entry(f.severity).or_default() += 1;
             *by_check.entry(f.check).or_default() += 1;
         }
+        // One pass each over the findings and the unknown subjects, not one per check.
+        let mut exempted_by_check: BTreeMap<CheckId, usize> = BTreeMap::new();
+        for f in evaluation.findings.iter().filter(|f| f.exempted) {
+            *exempted_by_check.entry(f.check).or_default() += 1;
+        }
+        let mut unknown_by_check: BTreeMap<CheckId, Vec<String>> = BTreeMap::new();
+        for u in &evaluation.unknown_subjects {
+            unknown_by_check.entry(u.check).or_default().push(u.reason.clone());
+        }
         let checks = evaluation
             .statuses
             .iter()
             .map(|(check, status)| {
                 let findings = by_check.get(check).copied().unwrap_or(0);
-                let exempted = evaluation.findings.iter().filter(|f| f.exempted && f.check == *check).count();
-                let unknown: Vec<String> = evaluation
-                    .unknown_subjects
-                    .iter()
-                    .filter(|u| u.check == *check)
-                    .map(|u| u.reason.clone())
-                    .collect();
+                let exempted = exempted_by_check.get(check).copied().unwrap_or(0);
+                let unknown: Vec<String> = unknown_by_check.remove(check).unwrap_or_default();
                 let (status, reason) = match status {
                     // Some subjects were not judged: not a pass, even with findings for the rest.
                     CheckStatus::Evaluated if !unknown.is_empty() => {
@@ -327,21 +350,46 @@ impl Report {
         if full.len() <= max_bytes {
             return Ok(full);
         }
-        let all = std::mem::take(&mut self.findings);
+        let mut all = std::mem::take(&mut self.findings);
         let total = all.len();
-        // Binary search for the largest prefix of findings that fits.
+        // The size of the report with the first `k` findings, without serialising it: the
+        // findings are an array of their own serialisations joined by commas, and the rest
+        // of the report differs between prefixes only in `findings_omitted`, whose size
+        // depends on its number of digits alone. Each finding is serialised once.
+        let mut prefix = Vec::with_capacity(total + 1);
+        prefix.push(0usize);
+        for f in &all {
+            let len = serde_json::to_string(f)?.len();
+            prefix.push(prefix.last().copied().unwrap_or(0) + len);
+        }
+        let mut rest_by_digits: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut size = |report: &mut Report, k: usize| -> serde_json::Result<usize> {
+            let omitted = total - k;
+            let digits = omitted.to_string().len();
+            let rest = match rest_by_digits.get(&digits) {
+                Some(rest) => *rest,
+                None => {
+                    report.findings_omitted = omitted;
+                    let rest = serde_json::to_string(report)?.len();
+                    rest_by_digits.insert(digits, rest);
+                    rest
+                }
+            };
+            Ok(rest + prefix[k] + k.saturating_sub(1))
+        };
+        // Binary search for the largest prefix of findings that fits (the size grows with
+        // the prefix: a finding adds more bytes than `findings_omitted` loses digits).
         let (mut lo, mut hi) = (0usize, total);
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            self.findings = all[..mid].to_vec();
-            self.findings_omitted = total - mid;
-            if serde_json::to_string(self)?.len() <= max_bytes {
+            if size(self, mid)? <= max_bytes {
                 lo = mid;
             } else {
                 hi = mid - 1;
             }
         }
-        self.findings = all[..lo].to_vec();
+        all.truncate(lo);
+        self.findings = all;
         self.findings_omitted = total - lo;
         serde_json::to_string(self)
     }
