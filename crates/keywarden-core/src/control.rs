@@ -6,7 +6,7 @@
 //! Every document is parsed once per run. A document that could not be read or parsed
 //! never counts as compliant: the check names it and turns `unknown` for what it covers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::catalogue::CheckId;
@@ -14,8 +14,8 @@ use crate::checks::{account_finding, user_finding, UserScope};
 use crate::config::AuditPolicy;
 use crate::model::{Authorization, GroupDetail, UserDetail};
 use crate::policy::{
-    canonical_self_service, compare, grants_beyond, overbroad_in, MfaEnforcement, MfaProber, OverbroadIn,
-    PolicyDocument,
+    canonical_self_service, compare, grants_beyond, overbroad_in, Holds, MfaEnforcement, MfaProber,
+    OverbroadIn, PolicyDocument,
 };
 use crate::report::Finding;
 
@@ -175,6 +175,10 @@ pub(crate) fn evaluate(
     }
     if evaluated(CheckId::UserMfaNotEnforced) {
         let prober = MfaProber::new();
+        // Answers that hold for every member of the same groups (see `check_reusable`), by
+        // the groups and the account. Only users with no policy of their own share one: the
+        // groups then decide every document and label.
+        let mut shared_answers: HashMap<(Vec<&str>, &str), MfaEnforcement> = HashMap::new();
         for user in auth.users.values().filter(|u| scope.includes(&u.name)) {
             let (own, shared) = match lib.effective(user) {
                 Ok(docs) => docs,
@@ -201,7 +205,19 @@ pub(crate) fn evaluate(
                 .filter_map(|d| d.parsed.as_ref().ok().map(|p| (d.label.as_str(), p.as_ref())))
                 .collect();
             let account = account_of(&user.arn).unwrap_or("000000000000");
-            match prober.check(&parsed, &user.name, account) {
+            let key =
+                own.is_empty().then(|| (user.groups.iter().map(String::as_str).collect::<Vec<_>>(), account));
+            let answer = match key.as_ref().and_then(|k| shared_answers.get(k)) {
+                Some(answer) => answer.clone(),
+                None => {
+                    let (answer, holds) = prober.check_reusable(&parsed, &user.name, account);
+                    if let (Some(key), Holds::ForEveryName) = (key, holds) {
+                        shared_answers.insert(key, answer.clone());
+                    }
+                    answer
+                }
+            };
+            match answer {
                 MfaEnforcement::Enforced => {}
                 MfaEnforcement::NotEnforced(gap) => out.findings.push(user_finding(
                     CheckId::UserMfaNotEnforced,

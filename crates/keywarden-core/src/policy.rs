@@ -1939,6 +1939,27 @@ pub enum MfaEnforcement {
     Unknown(String),
 }
 
+/// Whom an [`MfaEnforcement`] answer holds for ([`MfaProber::check_reusable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Every user with the same documents in the same account: the user's name decided
+    /// nothing on the way to the answer, so the next member need not be analysed again.
+    ForEveryName,
+    /// This user only: the name entered a condition, or a resource compared beyond a
+    /// Deny on every resource (the user's own ARNs, `${aws:username}`, an example ARN).
+    ForThisUser,
+}
+
+/// Whether a document can make a condition's outcome depend on who asks: a condition on
+/// `aws:username`, or a policy variable in a condition key or value.
+fn conditions_read_username(doc: &PolicyDocument) -> bool {
+    doc.statements.iter().flat_map(|s| &s.conditions).any(|c| {
+        c.key.eq_ignore_ascii_case("aws:username")
+            || c.key.contains("${")
+            || c.values.iter().any(|v| v.contains("${"))
+    })
+}
+
 /// Well-known sensitive actions used to probe wildcard and `NotAction` allows: one from
 /// each family an attacker with a stolen key reaches for first.
 const PROBE_ACTIONS: &[&str] = &[
@@ -2101,6 +2122,12 @@ fn is_universal(set: &GlobSet) -> bool {
 /// The ways an action in `inside` can relate to the covers: each distinct set of covers
 /// (a bit per cover) that contains some action of `inside`, with the shortest such action.
 /// Explores the product automaton of all the patterns completely.
+///
+/// A state keeps only the patterns that can still match, each as a bit set of positions
+/// (patterns longer than 63 tokens fall back to [`action_regions_dense`]): most cover
+/// patterns are literal action names, which die at their first wrong character, so a
+/// state is a handful of words however many actions the covers list. The answer is the
+/// same as the dense exploration's, region for region and witness for witness.
 fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool>, String)>, TooComplex> {
     let shape = GlobSet::AnyOf(vec![plain_tokens(ACTION_SHAPE)]);
     let sets: Vec<&GlobSet> = [inside, &shape].into_iter().chain(covers.iter().copied()).collect();
@@ -2111,6 +2138,108 @@ fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool
             GlobSet::AnyOf(p) | GlobSet::NoneOf(p) => p.iter().map(move |t| (k, t.as_slice())),
         })
         .collect();
+    if patterns.iter().any(|(_, p)| p.len() >= 64) || patterns.len() > usize::from(u16::MAX) {
+        return action_regions_dense(inside, covers);
+    }
+    let alphabet = action_alphabet(&patterns);
+    let stars: Vec<u64> = patterns.iter().map(|(_, p)| positions(p, |t| *t == Tok::Star)).collect();
+    // Per pattern and character: the positions a character moves past (`?` and matching
+    // literals, compared case-insensitively as action names are).
+    let steps: Vec<Vec<u64>> = patterns
+        .iter()
+        .map(|(_, p)| {
+            alphabet
+                .iter()
+                .map(|c| {
+                    positions(p, |t| match t {
+                        Tok::One => true,
+                        Tok::Lit(x) => x.eq_ignore_ascii_case(c),
+                        Tok::Star => false,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let closure = |j: usize, mut m: u64| -> u64 {
+        // A star may match nothing: being before it is being after it.
+        loop {
+            let next = m | ((m & stars[j]) << 1);
+            if next == m {
+                return m;
+            }
+            m = next;
+        }
+    };
+    let accepts = |j: usize, m: u64| m & (1u64 << patterns[j].1.len()) != 0;
+    let hits = |state: &[(u16, u64)]| -> Vec<bool> {
+        let mut hit = vec![false; sets.len()];
+        for &(j, m) in state {
+            if accepts(usize::from(j), m) {
+                hit[patterns[usize::from(j)].0] = true;
+            }
+        }
+        hit.iter()
+            .zip(&sets)
+            .map(|(h, s)| match s {
+                GlobSet::AnyOf(_) => *h,
+                GlobSet::NoneOf(_) => !*h,
+            })
+            .collect()
+    };
+    let dead = |state: &[(u16, u64)]| -> bool {
+        // `inside` or the shape can no longer match.
+        (0..2).any(|k| {
+            matches!(sets[k], GlobSet::AnyOf(_))
+                && !state.iter().any(|(j, _)| patterns[usize::from(*j)].0 == k)
+        })
+    };
+    let start: Vec<(u16, u64)> =
+        (0..patterns.len()).filter_map(|j| u16::try_from(j).ok().map(|id| (id, closure(j, 1)))).collect();
+    let mut seen: std::collections::HashSet<Vec<(u16, u64)>> = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<(Vec<(u16, u64)>, String)> = std::collections::VecDeque::new();
+    let mut regions: Vec<(Vec<bool>, String)> = Vec::new();
+    seen.insert(start.clone());
+    queue.push_back((start, String::new()));
+    while let Some((state, text)) = queue.pop_front() {
+        let member = hits(&state);
+        if member[0] && member[1] {
+            let covered = member[2..].to_vec();
+            if !regions.iter().any(|(c, _)| *c == covered) {
+                regions.push((covered, text.clone()));
+            }
+        }
+        for (ci, &c) in alphabet.iter().enumerate() {
+            let next: Vec<(u16, u64)> = state
+                .iter()
+                .filter_map(|&(j, m)| {
+                    let jj = usize::from(j);
+                    let moved = ((m & steps[jj][ci]) << 1) | (m & stars[jj]);
+                    (moved != 0).then(|| (j, closure(jj, moved)))
+                })
+                .collect();
+            if dead(&next) || seen.contains(&next) {
+                continue;
+            }
+            if seen.len() >= GLOB_STATE_LIMIT {
+                return Err(TooComplex);
+            }
+            seen.insert(next.clone());
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next, t));
+        }
+    }
+    Ok(regions)
+}
+
+/// The positions of `p` whose token `f` selects, as bits (`p` is shorter than 64 tokens).
+fn positions(p: &[Tok], f: impl Fn(&Tok) -> bool) -> u64 {
+    p.iter().enumerate().filter(|(_, t)| f(t)).fold(0, |m, (i, _)| m | (1u64 << i))
+}
+
+/// The characters the exploration tries: every literal the patterns name (lower-case),
+/// plus one they do not, which stands for every other character.
+fn action_alphabet(patterns: &[(usize, &[Tok])]) -> BTreeSet<char> {
     let mut alphabet: BTreeSet<char> = patterns
         .iter()
         .flat_map(|(_, p)| p.iter())
@@ -2122,6 +2251,25 @@ fn action_regions(inside: &GlobSet, covers: &[&GlobSet]) -> Result<Vec<(Vec<bool
     if let Some(fresh) = "xqzjkvw".chars().chain('\u{100}'..).find(|c| !alphabet.contains(c)) {
         alphabet.insert(fresh);
     }
+    alphabet
+}
+
+/// [`action_regions`] over dense states (a flag per position of every pattern): for
+/// patterns too long for a word of bits.
+fn action_regions_dense(
+    inside: &GlobSet,
+    covers: &[&GlobSet],
+) -> Result<Vec<(Vec<bool>, String)>, TooComplex> {
+    let shape = GlobSet::AnyOf(vec![plain_tokens(ACTION_SHAPE)]);
+    let sets: Vec<&GlobSet> = [inside, &shape].into_iter().chain(covers.iter().copied()).collect();
+    let patterns: Vec<(usize, &[Tok])> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| match s {
+            GlobSet::AnyOf(p) | GlobSet::NoneOf(p) => p.iter().map(move |t| (k, t.as_slice())),
+        })
+        .collect();
+    let alphabet = action_alphabet(&patterns);
     let member = |state: &[Vec<bool>], k: usize| -> bool {
         let hit = patterns.iter().zip(state).any(|((j, p), s)| *j == k && s[p.len()]);
         match sets[k] {
@@ -2251,6 +2399,11 @@ pub struct MfaProber {
     exempt_actions: [Rc<GlobSet>; 4],
     /// `*`, the resources of the exemptions that are not limited to the user's own.
     anywhere: Rc<GlobSet>,
+    /// Set when a statement's resources were compared with its covers' beyond the check
+    /// for a Deny on every resource: only from there on do the user's name (in the own
+    /// resources, in `${aws:username}`, in example ARNs) and the evaluator's answer for a
+    /// concrete request enter the analysis ([`check_reusable`](Self::check_reusable)).
+    resources_compared: std::cell::Cell<bool>,
 }
 
 impl Default for MfaProber {
@@ -2282,6 +2435,7 @@ impl MfaProber {
                 actions(Some(PreMfaScope::AnyResource)),
             ],
             anywhere: Rc::new(GlobSet::AnyOf(vec![vec![Tok::Star]])),
+            resources_compared: std::cell::Cell::new(false),
         }
     }
 
@@ -2363,6 +2517,40 @@ impl MfaProber {
         let answer = action_regions(inside, &sets).map(Rc::new);
         self.regions.borrow_mut().insert(key.to_string(), answer.clone());
         answer
+    }
+
+    /// [`check`](Self::check), and whether the answer holds for every user whose effective
+    /// documents are these (the same documents, labels and account): most members of a group
+    /// are covered by its Denies on every resource, and the analysis of the first stands for
+    /// the rest. Where the name may matter the answer is for this user only.
+    ///
+    /// Why that is sound: the name enters the analysis in three places only, the request's
+    /// `aws:username` (conditions), the substitution of `${aws:username}` (resources and
+    /// conditions), and the own-resource exemptions. Conditions that could read it are found
+    /// in the text; resources are only looked at past the Deny-on-every-resource shortcut
+    /// of `statement_gap`, which marks the analysis as reading them. A gap is always
+    /// confirmed on a concrete request, so a `NotEnforced` answer is never shared.
+    pub fn check_reusable<L, D>(
+        &self,
+        policies: &[(L, D)],
+        username: &str,
+        account: &str,
+    ) -> (MfaEnforcement, Holds)
+    where
+        L: AsRef<str>,
+        D: std::borrow::Borrow<PolicyDocument>,
+    {
+        self.resources_compared.set(false);
+        let answer = self.check(policies, username, account);
+        let holds = if self.resources_compared.get()
+            || matches!(answer, MfaEnforcement::NotEnforced(_))
+            || policies.iter().any(|(_, d)| conditions_read_username(d.borrow()))
+        {
+            Holds::ForThisUser
+        } else {
+            Holds::ForEveryName
+        };
+        (answer, holds)
     }
 
     /// Checks one user's effective identity policies, each with a label for the message.
@@ -2469,6 +2657,7 @@ impl MfaProber {
             if outside.iter().any(|r| is_universal(r)) {
                 return Ok(None);
             }
+            self.resources_compared.set(true);
             // Each pattern written out again in a cover (the canonical policy's own-user
             // statements against the own-resource bootstrap set): contained, no automaton.
             if let GlobSet::AnyOf(ps) = &resources {
@@ -2831,6 +3020,18 @@ mod tests {
 
         /// Every action-shaped string in the allow lands in a region the analysis lists, and
         /// every listed region's witness really has that region.
+        #[test]
+        fn action_regions_match_the_dense_exploration(
+            inside in proptest::collection::vec("[ab]{0,2}[:*?][ab*]{0,2}", 1..3),
+            inside_not in proptest::bool::ANY,
+            covers in proptest::collection::vec(("[abc]{0,3}[:*][abc*?]{0,3}", proptest::bool::ANY), 0..4),
+        ) {
+            let inside = set(&inside, inside_not);
+            let covers: Vec<GlobSet> = covers.iter().map(|(p, not)| set(std::slice::from_ref(p), *not)).collect();
+            let refs: Vec<&GlobSet> = covers.iter().collect();
+            proptest::prop_assert_eq!(action_regions(&inside, &refs), action_regions_dense(&inside, &refs));
+        }
+
         #[test]
         fn action_regions_are_complete_and_sound(
             inside in proptest::collection::vec("[ab]{0,2}[:*?][ab*]{0,2}", 1..3),

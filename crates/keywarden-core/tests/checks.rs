@@ -1995,3 +1995,56 @@ fn two_active_keys_stand_when_the_live_read_failed_or_was_not_made() {
     ]);
     assert_eq!(two_active_after_live(&inv, &other), 1);
 }
+
+/// Alice, bob and carol in one group with `document`, and in no other: the users the MFA
+/// analysis finds unenforced. The run analyses the group's members in name order and
+/// shares an answer only where the name decided nothing, so each case below is one where
+/// sharing alice's answer with the others would be wrong.
+fn unenforced_members(document: &str) -> BTreeSet<String> {
+    let mut inv = inventory(vec![console_user("alice"), console_user("bob"), console_user("carol")]);
+    let auth = inv.authorization.as_mut().expect("read");
+    auth.groups.insert(
+        "Shared".into(),
+        GroupDetail {
+            name: "Shared".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:group/Shared"),
+            inline_policies: vec!["p".into()],
+            attached_policies: Vec::new(),
+            inline_documents: [("p".to_string(), document.to_string())].into(),
+        },
+    );
+    for user in auth.users.values_mut() {
+        user.groups = BTreeSet::from(["Shared".to_string()]);
+    }
+    let ev = run(&inv);
+    let alone = |name: &str| {
+        let ev = evaluate(&inv, &AuditPolicy::default(), &only(&[name]), now());
+        of(&ev, CheckId::UserMfaNotEnforced).len()
+    };
+    let whole: BTreeSet<String> =
+        of(&ev, CheckId::UserMfaNotEnforced).iter().filter_map(|f| f.user.clone()).collect();
+    for name in ["alice", "bob", "carol"] {
+        assert_eq!(alone(name), usize::from(whole.contains(name)), "{name} judged alone and with the group");
+    }
+    whole
+}
+
+#[test]
+fn members_of_one_group_are_judged_by_their_own_names() {
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+    // A Deny on every resource, but only for alice: the condition reads the name.
+    let deny_for_alice = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+        {"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:username":"alice"}}}]}"#;
+    assert_eq!(unenforced_members(deny_for_alice), set(&["bob", "carol"]));
+    // Alice's own user is hers to change her password on; nobody else's is.
+    let alices_password = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"iam:ChangePassword","Resource":"arn:aws:iam::*:user/alice"}]}"#;
+    assert_eq!(unenforced_members(alices_password), set(&["bob", "carol"]));
+    // Each member's home, denied without MFA except bob's and carol's.
+    let homes = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::home/${aws:username}/*"},
+        {"Effect":"Deny","Action":"s3:*","NotResource":["arn:aws:s3:::home/bob/*","arn:aws:s3:::home/carol/*"],
+         "Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+    assert_eq!(unenforced_members(homes), set(&["bob", "carol"]));
+}
