@@ -4,7 +4,7 @@
 //! load, the check is `unknown` with the reason and emits nothing. That is the line between
 //! an auditor and a rubber stamp.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -381,10 +381,26 @@ pub fn sort_findings(findings: &mut [Finding]) {
     if findings.windows(2).all(|w| order(&w[0], &w[1]).is_le()) {
         return;
     }
-    // A finding is a dozen words: sorting their positions and moving each finding once
-    // is cheaper than the merge sort's moves of whole findings. Stable like `sort_by`.
+    // Users are ranked once (each distinct name compared with the others, not every pair
+    // of findings), and positions are sorted, not findings: a finding is a dozen words,
+    // and the sort's comparisons are then of small integers. Stable like `sort_by`.
+    let mut names: Vec<&str> =
+        findings.iter().filter_map(|f| f.user.as_deref()).collect::<HashSet<&str>>().into_iter().collect();
+    names.sort_unstable();
+    let rank: HashMap<&str, usize> = names.into_iter().enumerate().map(|(i, n)| (n, i)).collect();
+    let keys: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            (
+                std::cmp::Reverse(f.severity),
+                f.check,
+                f.user.as_deref().and_then(|u| rank.get(u).copied()),
+                f.key_slot,
+            )
+        })
+        .collect();
     let mut by: Vec<usize> = (0..findings.len()).collect();
-    by.sort_by(|&a, &b| order(&findings[a], &findings[b]));
+    by.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then_with(|| findings[a].resource.cmp(&findings[b].resource)));
     permute(findings, &mut by);
 }
 
@@ -623,8 +639,9 @@ fn exemptions(
     inv: &Inventory,
     policy: &AuditPolicy,
     warnings: &mut Vec<String>,
-) -> BTreeMap<String, Exemption> {
-    let mut out: BTreeMap<String, Exemption> = BTreeMap::new();
+) -> HashMap<String, Exemption> {
+    // Looked up once per finding: hashed, not searched.
+    let mut out: HashMap<String, Exemption> = HashMap::new();
     let auth = match &inv.authorization {
         Ok(auth) => auth,
         Err(failure) => {

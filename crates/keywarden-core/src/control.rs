@@ -127,12 +127,20 @@ impl<'a> Library<'a> {
     /// Every identity policy that applies to the user: inline, attached, and through groups.
     /// The user's own documents are returned owned, the groups' borrowed (shared by members).
     fn effective<'s>(&'s self, user: &UserDetail) -> Result<(Vec<Doc>, Vec<&'s Doc>), String> {
-        let own = self.entity_docs(
-            &format!("user {}", user.name),
-            &user.inline_policies,
-            &user.inline_documents,
-            &user.attached_policies,
-        );
+        let has_own = !(user.inline_policies.is_empty()
+            && user.inline_documents.is_empty()
+            && user.attached_policies.is_empty());
+        // Most users have no policy of their own: no label is made for them.
+        let own = if has_own {
+            self.entity_docs(
+                &format!("user {}", user.name),
+                &user.inline_policies,
+                &user.inline_documents,
+                &user.attached_policies,
+            )
+        } else {
+            Vec::new()
+        };
         let mut shared = Vec::new();
         for group in &user.groups {
             match self.groups.get(group.as_str()) {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keywarden_core::catalogue::{DataSource, Scope};
 use keywarden_core::checks::{
-    apply_live, evaluate, live_request, CheckStatus, Evaluation, UserScope, EXEMPT_TAG,
+    apply_live, evaluate, live_request, sort_findings, CheckStatus, Evaluation, UserScope, EXEMPT_TAG,
 };
 use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime, ROOT_ACCOUNT_ROW};
 use keywarden_core::model::{
@@ -2047,4 +2047,50 @@ fn members_of_one_group_are_judged_by_their_own_names() {
         {"Effect":"Deny","Action":"s3:*","NotResource":["arn:aws:s3:::home/bob/*","arn:aws:s3:::home/carol/*"],
          "Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
     assert_eq!(unenforced_members(homes), set(&["bob", "carol"]));
+}
+
+proptest::proptest! {
+    /// The order of a report: most severe first, then check, user, key slot and resource,
+    /// stable among equals; the sort by ranked users gives exactly the plain sort's order.
+    #[test]
+    fn findings_sort_in_the_documented_order(
+        raw in proptest::collection::vec(
+            (0usize..64, proptest::option::of(0usize..6), proptest::option::of(1u8..3), 0usize..3, 0usize..1000),
+            0..200,
+        ),
+    ) {
+        let users = ["", "alice", "bob", "Bob", "alice2", "zed"];
+        let mut findings: Vec<Finding> = raw
+            .iter()
+            .map(|(c, u, slot, r, tag)| {
+                let check = CheckId::ALL[c % CheckId::ALL.len()];
+                Finding {
+                    check,
+                    severity: check.meta().severity,
+                    user: u.map(|u| users[u].to_string()),
+                    resource: format!("resource {r}"),
+                    access_key_id: None,
+                    key_slot: *slot,
+                    key_created: None,
+                    message: format!("finding {tag}"),
+                    exempted: false,
+                    exemption: None,
+                }
+            })
+            .collect();
+        let mut expected = findings.clone();
+        expected.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.check.cmp(&b.check))
+                .then(a.user.cmp(&b.user))
+                .then(a.key_slot.cmp(&b.key_slot))
+                .then(a.resource.cmp(&b.resource))
+        });
+        sort_findings(&mut findings);
+        proptest::prop_assert_eq!(&findings, &expected);
+        // Sorting what is sorted changes nothing.
+        sort_findings(&mut findings);
+        proptest::prop_assert_eq!(findings, expected);
+    }
 }
