@@ -204,20 +204,37 @@ impl Watch {
         self.dir.path()
     }
 
-    /// The pid of the function process watch started (it runs in watch's process group), once
-    /// it runs: watch starts it at the first invocation.
+    /// The pid of the function process watch started, once it runs: watch starts it at the
+    /// first invocation, through `cargo run`. Found as a descendant of watch by name, because
+    /// whether the function shares watch's process group depends on the cargo-lambda version.
     pub fn function_pid(&self) -> Option<u32> {
-        let group = self.process.pid().to_string();
+        let watch = self.process.pid();
         let comm: String = self.function.chars().take(15).collect();
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // `pid (comm) state ppid pgrp ...`: comm may hold spaces, so split after its `)`.
-            let (head, rest) = stat.rsplit_once(") ")?;
-            let name = head.split_once(" (")?.1;
-            let pgrp = rest.split_whitespace().nth(2)?;
-            (name == comm && pgrp == group).then_some(pid)
-        })
+        // pid -> (comm, ppid) for every process, read once so the ancestry walk is consistent.
+        let table: std::collections::HashMap<u32, (String, u32)> = std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // `pid (comm) state ppid ...`: comm may hold spaces, so split after its `)`.
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let name = head.split_once(" (")?.1.to_string();
+                let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+                Some((pid, (name, ppid)))
+            })
+            .collect();
+        let descends_from_watch = |mut pid: u32| {
+            for _ in 0..64 {
+                match table.get(&pid) {
+                    Some((_, ppid)) if *ppid == watch => return true,
+                    Some((_, ppid)) if *ppid > 1 => pid = *ppid,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        table.iter().find_map(|(pid, (name, _))| (*name == comm && descends_from_watch(*pid)).then_some(*pid))
     }
 
     /// The function's (and watch's) output so far, for failure messages.

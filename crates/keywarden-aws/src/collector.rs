@@ -458,6 +458,7 @@ fn collected<T>(what: &str, r: Result<T, AwsError>) -> Collected<T> {
 
 impl Directory for IamDirectory {
     async fn collect(&self) -> Inventory {
+        let started = std::time::Instant::now();
         let (account_id, report, auth, mfa, summary, password) = tokio::join!(
             self.account_id(),
             self.credential_report(),
@@ -477,6 +478,7 @@ impl Directory for IamDirectory {
         info!(
             users = inventory.credential_report.as_ref().map(|r| r.users.len()).ok(),
             api_calls = self.counter.total(),
+            collect_ms = started.elapsed().as_secs_f64() * 1000.0,
             "inventory collected"
         );
         inventory

@@ -33,7 +33,17 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
             let app = &app;
             run(service_fn(move |event: LambdaEvent<Value>| async move {
                 let remaining = remaining_time(event.context.deadline());
-                app.handle(event.payload, &event.context.request_id, Utc::now(), &remaining).await
+                let started = Instant::now();
+                let handled =
+                    app.handle(event.payload, &event.context.request_id, Utc::now(), &remaining).await;
+                // The function's own duration (what Lambda bills), apart from the runtime's
+                // transfer of the answer: `make bench` sets it against moto's own time.
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    ok = handled.is_ok(),
+                    "invocation handled"
+                );
+                handled
             }))
             .await
         }
