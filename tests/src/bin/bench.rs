@@ -101,9 +101,10 @@ fn run_size(users: usize) -> Value {
         cold_report["summary"]["findings"]
     );
 
+    let handled = handled_lines(&watch.log());
     let (audit_run, audit_peak) = measured(pid, || watch.invoke(&audit));
     let audit_report = audit_run.report();
-    let audit_own = handled_seconds(&watch.log());
+    let audit_own = handled_seconds(&watch.log(), handled);
     let audit_calls = calls(&audit_report);
     let moto_seconds = replay(&endpoint, &audit_calls);
     println!(
@@ -112,17 +113,19 @@ fn run_size(users: usize) -> Value {
         audit_run.elapsed.as_secs_f64()
     );
 
+    let handled = handled_lines(&watch.log());
     let (plan_run, plan_peak) =
         measured(pid, || watch.invoke_json(&json!({"action": "rotate", "dry_run": true})));
     let plan_report = plan_run.report();
-    let plan_own = handled_seconds(&watch.log());
+    let plan_own = handled_seconds(&watch.log(), handled);
     let planned = count_actions(&plan_report, "create", "planned");
     println!("  dry run {:.2} s, {planned} creates planned", plan_run.elapsed.as_secs_f64());
 
+    let handled = handled_lines(&watch.log());
     let (enforce_run, enforce_peak) =
         measured(pid, || watch.invoke_json(&json!({"action": "rotate", "dry_run": false})));
     let enforce_report = enforce_run.report();
-    let enforce_own = handled_seconds(&watch.log());
+    let enforce_own = handled_seconds(&watch.log(), handled);
     let rotated = count_actions(&enforce_report, "create", "done");
     let enforce_calls = calls(&enforce_report);
     let per_user = per_rotated_user(&enforce_calls, &audit_calls, rotated);
@@ -175,13 +178,18 @@ fn phase(
     })
 }
 
-/// The function's own duration of its latest invocation, from its `invocation handled` line.
-fn handled_seconds(log: &str) -> Option<f64> {
-    log.lines()
-        .rev()
-        .filter(|l| l.contains("invocation handled"))
-        .find_map(|l| l.split("elapsed_ms=").nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|ms| ms / 1000.0)
+/// The function's `invocation handled` lines so far.
+fn handled_lines(log: &str) -> usize {
+    log.lines().filter(|l| l.contains("invocation handled")).count()
+}
+
+/// The function's own duration of the invocation after the first `before` ones, from its
+/// `invocation handled` line; `None` when that invocation logged none (it crashed, say),
+/// rather than an earlier invocation's figure.
+fn handled_seconds(log: &str, before: usize) -> Option<f64> {
+    let line = log.lines().filter(|l| l.contains("invocation handled")).nth(before)?;
+    let ms: f64 = line.split("elapsed_ms=").nth(1)?.split_whitespace().next()?.parse().ok()?;
+    Some(ms / 1000.0)
 }
 
 /// Resets the function's peak RSS (Linux `clear_refs` 5), runs `f`, reads the peak back.
