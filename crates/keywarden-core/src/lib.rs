@@ -13,7 +13,6 @@
 pub mod catalogue;
 pub mod checks;
 pub mod config;
-mod control;
 pub mod credential_report;
 pub mod desired;
 #[cfg(feature = "mock")]
@@ -31,8 +30,9 @@ pub mod rotation;
 mod text;
 
 pub use catalogue::{CheckId, Severity};
+pub use checks::Finding;
 pub use checks::{evaluate, UserScope};
 pub use config::{AuditPolicy, Config, ConfigError, RotationMode};
 pub use credential_report::CredentialReport;
 pub use model::{Collected, Inventory, ReadFailure};
-pub use report::{Finding, Report};
+pub use report::Report;

@@ -10,40 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{CheckId, Severity};
 use crate::checks::{sort_findings, CheckStatus, Evaluation};
+pub use crate::checks::{Finding, SubjectUnknown};
 use crate::config::RotationMode;
 use crate::model::ReadFailure;
 
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// One thing wrong with one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub check: CheckId,
-    pub severity: Severity,
-    /// The IAM user, for user-level checks.
-    pub user: Option<String>,
-    /// The user's ARN, an MFA device serial, or `account`.
-    pub resource: String,
-    /// Known after the live `ListAccessKeys`; the credential report alone has no key ids.
-    pub access_key_id: Option<String>,
-    /// 1 or 2, the credential report's slot, for findings about one key.
-    pub key_slot: Option<u8>,
-    pub key_created: Option<DateTime<Utc>>,
-    pub message: String,
-    /// Exempted findings are reported, never dropped, and not counted as open.
-    pub exempted: bool,
-    pub exemption: Option<String>,
-}
-
-/// One subject (a user, or a resource) that a check which ran could not judge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubjectUnknown {
-    pub check: CheckId,
-    pub user: Option<String>,
-    /// The user's ARN, or the resource, as in [`Finding::resource`].
-    pub resource: String,
-    pub reason: String,
-}
 
 /// What the run did, in the order a reader asks: which run, about what, how bad.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,26 +47,6 @@ pub struct Report {
     /// Where the full report was archived (`s3://bucket/key`), when it was.
     #[serde(default)]
     pub archive: Option<String>,
-}
-
-impl Finding {
-    /// A stable identity across runs, so a digest can say what is new and what was resolved.
-    /// A key is named by its user and its creation time, which the credential report gives
-    /// without any per-user call: the id neither depends on whether a live read attached the
-    /// key id nor changes when a rotation deletes key 1 and the report renumbers key 2 as 1.
-    /// Findings that exist only with a key id (the rotation checks) use it.
-    pub fn id(&self) -> String {
-        match (self.key_created, &self.access_key_id) {
-            (Some(created), _) => format!(
-                "{}:{}:key-created-{}",
-                self.check,
-                self.resource,
-                created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-            (None, Some(key)) => format!("{}:{}:{key}", self.check, self.resource),
-            (None, None) => format!("{}:{}", self.check, self.resource),
-        }
-    }
 }
 
 /// What changed since the previous archived run.
@@ -297,7 +248,7 @@ impl Report {
                 let (status, reason) = match status {
                     // Some subjects were not judged: not a pass, even with findings for the rest.
                     CheckStatus::Evaluated if !unknown.is_empty() => {
-                        ("unknown", Some(crate::checks::summarise_unknown(&unknown)))
+                        ("unknown", Some(crate::checks::finding::summarise_unknown(&unknown)))
                     }
                     CheckStatus::Evaluated if findings > 0 => ("fail", None),
                     CheckStatus::Evaluated => ("pass", None),
