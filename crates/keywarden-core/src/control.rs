@@ -9,14 +9,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use crate::analysis::{overbroad_in, Holds, MfaEnforcement, MfaProber, OverbroadIn};
 use crate::catalogue::CheckId;
 use crate::checks::{account_finding, user_finding, UserScope};
 use crate::config::AuditPolicy;
 use crate::model::{Authorization, GroupDetail, UserDetail};
-use crate::policy::{
-    canonical_self_service, compare, grants_beyond, overbroad_in, Holds, MfaEnforcement, MfaProber,
-    OverbroadIn, PolicyDocument,
-};
+use crate::policy::{canonical_self_service, compare, grants_beyond, PolicyDocument};
 use crate::report::Finding;
 
 /// Differences listed in a drift finding before "and N more".
