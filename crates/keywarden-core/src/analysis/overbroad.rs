@@ -178,9 +178,9 @@ pub struct OverbroadIn {
 /// For each IAM action a statement allows, the evaluator asks whether some caller may perform
 /// it on some other user's resource (the default [`PROBE_CALLER`] on
 /// [`PROBE_VICTIM_USER_ARN`] or [`PROBE_VICTIM_MFA_ARN`], plus the callers and victims the
-/// statement itself names, see [`probe_callers`] and [`probe_victims`]). Conditions are
+/// statement itself names, see `probe_callers` and `probe_victims`). Conditions are
 /// judged from the member's side: a condition on the caller's identity
-/// ([`CALLER_IDENTITY_KEYS`]) is evaluated for the chosen caller; every other condition of the
+/// (`CALLER_IDENTITY_KEYS`) is evaluated for the chosen caller; every other condition of the
 /// Allow counts as met (a member can sign in with MFA, pick the time, network and region,
 /// and pass tags), and every other condition of a Deny as avoidable. So an allow conditioned
 /// on `aws:MultiFactorAuthAge` is over-broad when its resource is, and a deny only counts when

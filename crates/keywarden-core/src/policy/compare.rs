@@ -67,26 +67,54 @@ fn render_conditions(c: &BTreeMap<String, BTreeMap<String, BTreeSet<String>>>) -
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Difference {
     /// `Version` differs: policy variables are then read differently.
-    #[allow(missing_docs)]
-    VersionDiffers { expected: Option<String>, found: Option<String> },
+    VersionDiffers {
+        /// The expected version, if any.
+        expected: Option<String>,
+        /// The actual version, if any.
+        found: Option<String>,
+    },
     /// An expected statement has no counterpart (described in full).
-    #[allow(missing_docs)]
-    StatementRemoved { statement: String },
+    StatementRemoved {
+        /// The expected statement, described.
+        statement: String,
+    },
     /// A statement has no expected counterpart (described in full).
-    #[allow(missing_docs)]
-    StatementAdded { statement: String },
+    StatementAdded {
+        /// The actual statement, described.
+        statement: String,
+    },
     /// A paired statement lacks an expected action.
-    #[allow(missing_docs)]
-    ActionMissing { statement: String, action: String },
+    ActionMissing {
+        /// The statement's Sid or `#n`.
+        statement: String,
+        /// The action, as the expected statement spells it.
+        action: String,
+    },
     /// A paired statement lists an action the expected one does not.
-    #[allow(missing_docs)]
-    ActionAdded { statement: String, action: String },
+    ActionAdded {
+        /// The statement's Sid or `#n`.
+        statement: String,
+        /// The action, as the actual statement spells it.
+        action: String,
+    },
     /// A paired statement's resources differ.
-    #[allow(missing_docs)]
-    ResourceDiffers { statement: String, expected: Vec<String>, found: Vec<String> },
+    ResourceDiffers {
+        /// The statement's Sid or `#n`.
+        statement: String,
+        /// The expected resource patterns.
+        expected: Vec<String>,
+        /// The actual ones.
+        found: Vec<String>,
+    },
     /// A paired statement's conditions differ (rendered `operator key = values; …`).
-    #[allow(missing_docs)]
-    ConditionDiffers { statement: String, expected: String, found: String },
+    ConditionDiffers {
+        /// The statement's Sid or `#n`.
+        statement: String,
+        /// The expected conditions, rendered.
+        expected: String,
+        /// The actual ones, rendered.
+        found: String,
+    },
 }
 
 impl fmt::Display for Difference {

@@ -19,9 +19,11 @@ macro_rules! base_operators {
         /// `ForAnyValue:`: the base operators of the IAM policy language. An operator outside
         /// this list makes a document malformed, so every variant is one IAM defines.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[allow(missing_docs)] // Each variant is IAM's operator of the same name.
         pub enum BaseOperator {
-            $($variant),*
+            $(
+                #[doc = concat!("IAM's `", stringify!($variant), "`.")]
+                $variant
+            ),*
         }
 
         impl BaseOperator {

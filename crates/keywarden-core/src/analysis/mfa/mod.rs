@@ -4,6 +4,7 @@
 //! `verdict` holds the answer types, `examples` the concrete requests tried, `prober` the
 //! proof by glob containment; the by-design exemptions are here, as the control's contract.
 
+mod cover;
 mod examples;
 mod prober;
 mod verdict;

@@ -1,8 +1,8 @@
 //! [`MfaProber`]: the proof that every request an Allow grants without MFA is covered.
 
-use std::fmt;
 use std::rc::Rc;
 
+use super::cover::{actions_key, push_key_part, ActionProbe, Cover, Covers, Insides, RegionMemo, Regions};
 use super::examples::{
     candidate_actions, example_resources, pattern_for, satisfying_context, session_request,
 };
@@ -23,58 +23,7 @@ fn conditions_read_username(doc: &PolicyDocument) -> bool {
             || c.values.iter().any(|v| v.contains("${"))
     })
 }
-/// What covers some requests made without MFA, so that an allow of them is no gap: a Deny
-/// that applies in the session whatever else the request carries, or a set of requests
-/// that needs no MFA by design (see [`MfaProber`]).
-#[derive(Debug, Clone)]
-struct Cover {
-    /// Shared: the same Deny (and the same by-design exemptions) cover every user.
-    actions: Rc<GlobSet>,
-    resources: Rc<GlobSet>,
-    /// The action patterns as written ([`actions_key`]), to look up [`MfaProber`]'s memos.
-    key: Rc<str>,
-}
 
-/// A text that identifies an `Action`/`NotAction` element, and nothing else: each part is
-/// prefixed with its length, so no pattern's characters can make two elements one key.
-fn actions_key(actions: &Actions) -> String {
-    let mut key = String::from(actions.element());
-    for p in actions.patterns() {
-        push_key_part(&mut key, p);
-    }
-    key
-}
-
-/// Appends `part` to a memo key so that the key can be split back unambiguously.
-fn push_key_part(key: &mut String, part: &str) {
-    use fmt::Write as _;
-    let _ = write!(key, "|{}:{part}", part.len());
-}
-
-/// `action_regions` answers, by the patterns they were asked about.
-type RegionMemo = std::collections::HashMap<String, Result<Regions, TooComplex>>;
-
-/// What an Allow statement's action element alone decides, the same for every user (actions
-/// hold no policy variables): its glob set and the actions to try first.
-#[derive(Debug)]
-struct ActionProbe {
-    set: GlobSet,
-    candidates: Vec<String>,
-}
-
-/// The covers of one session, and a key naming their actions for [`MfaProber`]'s memos.
-#[derive(Debug, Clone, Copy)]
-struct Covers<'a> {
-    list: &'a [Cover],
-    key: &'a str,
-}
-
-/// For each of an [`ActionProbe`]'s candidates, which covers' actions contain it: a
-/// function of the statement's actions and the covers' actions only.
-type Insides = Rc<Vec<Vec<bool>>>;
-
-/// Each set of covers (a bit per cover) some action meets, with the shortest such action.
-type Regions = Rc<Vec<(Vec<bool>, String)>>;
 /// Decides whether MFA is enforced for a user: every request an Allow statement grants in a
 /// session without MFA (a long-term access key, or a console session without MFA) must be
 /// covered, i.e. lie within the actions *and* resources of a Deny that provably applies in
