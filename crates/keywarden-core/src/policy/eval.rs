@@ -37,7 +37,7 @@ pub(crate) enum Tri {
 
 impl Tri {
     /// `Yes` or `No`.
-    pub(crate) fn from_bool(b: bool) -> Tri {
+    fn from_bool(b: bool) -> Tri {
         if b {
             Tri::Yes
         } else {
@@ -53,7 +53,7 @@ impl Tri {
         }
     }
     /// Conjunction: a definite `No` wins over `Unknown`.
-    pub(crate) fn and_all(items: impl IntoIterator<Item = Tri>) -> Tri {
+    fn and_all(items: impl IntoIterator<Item = Tri>) -> Tri {
         let mut unknown = None;
         for t in items {
             match t {
@@ -211,7 +211,7 @@ pub(crate) fn eval_condition(c: &Condition, req: &Request, substitute: bool) -> 
 }
 
 /// Whether statement `s` applies to the request, its conditions judged from the request.
-pub(crate) fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
+fn statement_applies(s: &Statement, req: &Request, substitute: bool) -> Tri {
     statement_applies_with(s, req, substitute, &|c: &Condition| eval_condition(c, req, substitute))
 }
 

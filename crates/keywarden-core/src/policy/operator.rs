@@ -245,7 +245,8 @@ mod tests {
                 format!("unknown condition operator {s:?}")
             );
             let doc = format!(
-                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{{"{s}":{{"aws:username":"x"}}}}}}}}"#
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"s3:GetObject",
+                    "Resource":"*","Condition":{{"{s}":{{"aws:username":"x"}}}}}}}}"#
             );
             assert_eq!(
                 crate::policy::PolicyDocument::parse(&doc),

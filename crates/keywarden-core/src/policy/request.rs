@@ -20,8 +20,9 @@ pub struct Request {
     /// What a key missing from `context` means. `None`: the context is the whole request, so
     /// a missing key is absent. `Some(keys)`: only these keys (lower-case) are known to be
     /// absent; any other missing key has a value nobody told us, and a condition on it makes
-    /// the answer [`Decision::Unknown`](super::Decision::Unknown). Probes use this: a real request carries
-    /// `aws:SourceIp`, `aws:RequestedRegion` and more, whose values a probe cannot know.
+    /// the answer [`Decision::Unknown`](super::Decision::Unknown). Probes use this: a real
+    /// request carries `aws:SourceIp`, `aws:RequestedRegion` and more, whose values a probe
+    /// cannot know.
     pub absent_keys: Option<BTreeSet<String>>,
 }
 

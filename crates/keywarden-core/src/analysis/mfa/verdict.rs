@@ -50,7 +50,8 @@ pub enum MfaEnforcement {
     Unknown(String),
 }
 
-/// Whom an [`MfaEnforcement`] answer holds for ([`MfaProber::check_reusable`](super::MfaProber::check_reusable)).
+/// Whom an [`MfaEnforcement`] answer holds for
+/// ([`MfaProber::check_reusable`](super::MfaProber::check_reusable)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holds {
     /// Every user with the same documents in the same account: the user's name decided

@@ -9,7 +9,7 @@ use super::{glob_closure, glob_step, GlobSet, TooComplex, GLOB_STATE_LIMIT};
 
 /// Requests of this shape only: a service prefix, a colon, a name. A witness for "some
 /// action" is drawn from these, so the analysis never reports an empty string as an action.
-pub(crate) const ACTION_SHAPE: &str = "?*:?*";
+pub(super) const ACTION_SHAPE: &str = "?*:?*";
 
 /// The ways an action in `inside` can relate to the covers: each distinct set of covers
 /// (a bit per cover) that contains some action of `inside`, with the shortest such action.
@@ -151,7 +151,7 @@ fn action_alphabet(patterns: &[(usize, &[Tok])]) -> BTreeSet<char> {
 
 /// [`action_regions`] over dense states (a flag per position of every pattern): for
 /// patterns too long for a word of bits.
-pub(crate) fn action_regions_dense(
+pub(super) fn action_regions_dense(
     inside: &GlobSet,
     covers: &[&GlobSet],
 ) -> Result<Vec<(Vec<bool>, String)>, TooComplex> {
