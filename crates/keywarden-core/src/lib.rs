@@ -10,6 +10,7 @@
 //! evaluated by [`checks::evaluate`] into findings, enriched by live reads
 //! ([`checks::apply_live`]) and assembled into a [`report::Report`].
 
+pub mod analysis;
 pub mod catalogue;
 pub mod checks;
 pub mod config;

@@ -1,9 +1,9 @@
 //! The seeds' claims about the self-service (`Force_MFA`) policy, reproduced offline.
 
+use keywarden_core::analysis::{overbroad_self_service, MfaEnforcement, MfaGap, MfaProber, Session};
 use keywarden_core::policy::{
-    canonical_self_service, compare, compare_to_canonical, evaluate, evaluate_json, overbroad_self_service,
-    Decision, Difference, MfaEnforcement, MfaGap, MfaProber, PolicyDocument, PolicyError, Request, Session,
-    CANONICAL_SELF_SERVICE,
+    canonical_self_service, compare, compare_to_canonical, evaluate, evaluate_json, Decision, Difference,
+    PolicyDocument, PolicyError, Request, CANONICAL_SELF_SERVICE,
 };
 
 const ACCOUNT: &str = "123456789012";

@@ -1,9 +1,9 @@
 //! The pre-MFA bootstrap actions AWS's Force_MFA tutorial documents are no MFA gap on the
 //! user's own resources (or account-wide for the listings), and only there.
 
+use keywarden_core::analysis::{MfaEnforcement, MfaGap, MfaProber, PreMfaScope, PRE_MFA_BOOTSTRAP_ACTIONS};
 use keywarden_core::policy::{
-    canonical_self_service, Actions, Effect, MfaEnforcement, MfaGap, MfaProber, PolicyDocument, PreMfaScope,
-    NO_PERMISSION_ACTIONS, PRE_MFA_BOOTSTRAP_ACTIONS,
+    canonical_self_service, Actions, Effect, PolicyDocument, NO_PERMISSION_ACTIONS,
 };
 
 /// Seed 002's policy (a blog post's Force_MFA variant), verbatim: it allows `iam:ListUsers`

@@ -1,9 +1,8 @@
 //! `user_mfa_not_enforced`'s analysis: enforcement is proven by containment of the Allows'
 //! actions and resources in the MFA Denies', never by a sample request.
 
-use keywarden_core::policy::{
-    MfaEnforcement, MfaGap, MfaProber, PolicyDocument, Session, CANONICAL_SELF_SERVICE,
-};
+use keywarden_core::analysis::{MfaEnforcement, MfaGap, MfaProber, Session};
+use keywarden_core::policy::{PolicyDocument, CANONICAL_SELF_SERVICE};
 
 const ACCOUNT: &str = "123456789012";
 

@@ -2,12 +2,10 @@
 //! side: conditions the member can meet are met, and every policy of the group counts.
 
 use chrono::{TimeZone, Utc};
+use keywarden_core::analysis::{overbroad_in, overbroad_self_service, Overbroad};
 use keywarden_core::checks::{evaluate, CheckStatus, Evaluation, UserScope};
 use keywarden_core::model::{AccountSummary, Authorization, GroupDetail, ManagedPolicy, UserDetail};
-use keywarden_core::policy::{
-    canonical_self_service, grants_beyond, overbroad_in, overbroad_self_service, Overbroad, PolicyDocument,
-    CANONICAL_SELF_SERVICE,
-};
+use keywarden_core::policy::{canonical_self_service, grants_beyond, PolicyDocument, CANONICAL_SELF_SERVICE};
 use keywarden_core::{AuditPolicy, CheckId, CredentialReport, Inventory, ReadFailure};
 
 const ACCOUNT: &str = "123456789012";

@@ -9,15 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use super::finding::{account_finding, user_finding, Finding};
-use super::scope::UserScope;
+use crate::analysis::{overbroad_in, Holds, MfaEnforcement, MfaProber, OverbroadIn};
 use crate::catalogue::CheckId;
 use crate::config::AuditPolicy;
 use crate::model::{Authorization, GroupDetail, UserDetail};
-use crate::policy::{
-    canonical_self_service, compare, grants_beyond, overbroad_in, Holds, MfaEnforcement, MfaProber,
-    OverbroadIn, PolicyDocument,
-};
+use crate::policy::{canonical_self_service, compare, grants_beyond, PolicyDocument};
+
+use super::finding::{account_finding, user_finding, Finding};
+use super::scope::UserScope;
 
 /// Differences listed in a drift finding before "and N more".
 const MAX_DIFFERENCES_SHOWN: usize = 12;
