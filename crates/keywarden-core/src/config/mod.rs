@@ -16,6 +16,7 @@ use crate::rotation::RotationPolicy;
 
 mod error;
 mod mode;
+pub mod setting;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -24,7 +25,8 @@ mod tests;
 pub use crate::text::{is_iam_name, is_role_arn};
 pub use error::{ConfigError, MAX_SHOWN_VALUE};
 pub use mode::{RotationMode, UnknownRotationMode};
-pub use settings::{Setting, Variable, VARIABLES};
+pub use setting::{Setting, Variable};
+pub use settings::VARIABLES;
 
 use settings as s;
 
