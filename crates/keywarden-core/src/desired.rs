@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::is_iam_name;
+use crate::text::is_iam_name;
 
 /// The group keywarden expects every user in when the document names none.
 pub const DEFAULT_REQUIRED_GROUP: &str = "SelfEdit";

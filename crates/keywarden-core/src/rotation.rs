@@ -30,7 +30,7 @@ use serde::Serialize;
 /// The user tag that holds keywarden's rotation record.
 pub const ROTATION_TAG: &str = "keywarden:rotation";
 
-/// Rotation thresholds; validated together in [`crate::config`].
+/// Rotation thresholds; validated together, and defaulted, in [`crate::config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RotationPolicy {
     pub rotate_after_days: u32,
@@ -39,12 +39,6 @@ pub struct RotationPolicy {
     pub inactive_days: u32,
     /// A key used within this many hours counts as still in use.
     pub in_use_hours: u32,
-}
-
-impl Default for RotationPolicy {
-    fn default() -> Self {
-        Self { rotate_after_days: 90, warn_days: 7, grace_days: 7, inactive_days: 7, in_use_hours: 24 }
-    }
 }
 
 /// One key as the executor read it just now (`ListAccessKeys` + `GetAccessKeyLastUsed`).

@@ -12,6 +12,30 @@ pub(crate) fn shorten(value: &str, max: usize) -> String {
     }
 }
 
+/// IAM user and group names: 1–128 of letters, digits and `+=,.@_-`. A text predicate, not a
+/// configuration rule: the configuration, the desired state and the event parser all judge
+/// names by it, so it lives below all three.
+pub fn is_iam_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// An IAM role ARN as `aws:PrincipalArn` carries it: the role's path is part of it, so the
+/// secrets' Deny only spares keywarden when the path is right.
+pub fn is_role_arn(v: &str) -> bool {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let [arn, partition, iam, region, account, resource] = parts.as_slice() else { return false };
+    let Some(path_and_name) = resource.strip_prefix("role/") else { return false };
+    *arn == "arn"
+        && partition.starts_with("aws")
+        && *iam == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && path_and_name.split('/').all(|seg| !seg.is_empty() && is_iam_name(seg))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -819,7 +819,7 @@ const LINKED: &[&str] = &["ROTATE_AFTER_DAYS", "ROTATION_WARN_DAYS", "GRACE_DAYS
 
 #[test]
 fn fuzz_config() {
-    let names: Vec<&'static str> = VARIABLES.iter().map(|(n, _, _)| *n).collect();
+    let names: Vec<&'static str> = VARIABLES.iter().map(|v| v.name()).collect();
     let case = (valid_env(), prop::option::of((prop::sample::select(names.clone()), garbage_value())));
     fuzz("config", case, |(mut env, garbage)| {
         if let Some((var, value)) = &garbage {

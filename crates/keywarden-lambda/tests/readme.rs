@@ -1,14 +1,29 @@
 //! The README is the operator's manual: its configuration table must list every variable the
-//! function reads, with the default the code really uses.
+//! function reads, with the default the code really uses and the meaning its definition gives.
 
 use keywarden_core::config::VARIABLES;
 
 #[test]
 fn readme_documents_every_variable_with_its_default() {
     let readme = include_str!("../../../README.md");
-    for (name, default, _) in VARIABLES {
-        let default = if default.starts_with('(') { default.to_string() } else { format!("`{default}`") };
-        let row = format!("| `{name}` | {default} |");
-        assert!(readme.contains(&row), "README.md lacks the row `{row}`");
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+    for v in VARIABLES {
+        let row = v.readme_row();
+        let start = format!("| `{}` |", v.name());
+        let found = rows.iter().find(|r| r.starts_with(&start));
+        assert!(found.is_some(), "README.md has no row for `{}`", v.name());
+        assert_eq!(
+            found.map(|r| r.trim_end()),
+            Some(row.as_str()),
+            "README.md's row differs from the definition"
+        );
     }
+    // And in the same order, so the table reads as the definitions do.
+    let names: Vec<&str> = VARIABLES.iter().map(|v| v.name()).collect();
+    let table: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.strip_prefix("| `")?.split('`').next())
+        .filter(|n| names.contains(n))
+        .collect();
+    assert_eq!(table, names, "README.md lists the variables in another order");
 }
