@@ -23,6 +23,7 @@ pub struct ApiCallCounter {
 }
 
 impl ApiCallCounter {
+    /// An empty tally; one per run, shared by all clients.
     pub fn new() -> Self {
         Self::default()
     }
@@ -36,6 +37,7 @@ impl ApiCallCounter {
         }
     }
 
+    /// All calls so far, for the log line that shows a run's cost at a glance.
     pub fn total(&self) -> u64 {
         self.snapshot().values().sum()
     }

@@ -15,6 +15,7 @@ mod imp {
     /// The variable naming the write after which the process dies (1 = the first).
     pub const CRASH_AFTER_WRITE: &str = "KEYWARDEN_CRASH_AFTER_WRITE";
 
+    /// Counts the rotation's writes and aborts after the configured one.
     #[derive(Debug, Default)]
     pub struct CrashPoint {
         after: Option<u64>,
@@ -22,11 +23,13 @@ mod imp {
     }
 
     impl CrashPoint {
+        /// Reads the write to die after from the environment, once per rotator.
         pub fn from_env() -> Self {
             let after = std::env::var(CRASH_AFTER_WRITE).ok().and_then(|v| v.trim().parse().ok());
             Self { after, writes: AtomicU64::new(0) }
         }
 
+        /// Called after every rotation write has its answer (or none); aborts on the N-th.
         pub fn after_write(&self, operation: &str) {
             let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
             if self.after == Some(n) {
@@ -39,14 +42,17 @@ mod imp {
 
 #[cfg(not(feature = "crash-points"))]
 mod imp {
+    /// Without the feature: nothing to count, so nothing is left of it in the binary.
     #[derive(Debug, Default)]
     pub struct CrashPoint;
 
     impl CrashPoint {
+        /// The same constructor as the test build's, so call sites need no `cfg`.
         pub fn from_env() -> Self {
             CrashPoint
         }
 
+        /// Compiles away.
         #[inline(always)]
         pub fn after_write(&self, _operation: &str) {}
     }

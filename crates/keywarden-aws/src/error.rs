@@ -6,27 +6,57 @@
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use keywarden_core::model::error_chain;
+use keywarden_core::ports::StepError;
 use keywarden_core::ReadFailure;
 use thiserror::Error;
 
+/// Why an AWS call failed, in the terms an operator acts on: who refused (AWS, the network,
+/// keywarden itself), which operation, and AWS's code.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AwsError {
     /// AWS answered with an error code.
     #[error("{operation} failed: {code}: {message}")]
-    Service { operation: &'static str, code: String, message: String },
+    Service {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+        /// AWS's error code, what an operator acts on.
+        code: String,
+        /// AWS's own words.
+        message: String,
+    },
     /// No answer: connection refused, timeout, DNS, credentials could not be loaded.
     #[error("{operation} failed: {message}")]
-    Transport { operation: &'static str, message: String },
+    Transport {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+        /// Each cause once (see [`error_chain`]).
+        message: String,
+    },
     /// IAM did not finish the credential report within the configured wait.
     #[error("{operation} failed: credential report still not ready after {waited_secs}s")]
-    ReportTimeout { operation: &'static str, waited_secs: u64 },
+    ReportTimeout {
+        /// The call last made: generating the report, or fetching it.
+        operation: &'static str,
+        /// How long it was waited for, to compare with the configured wait.
+        waited_secs: u64,
+    },
     /// AWS answered but the answer is not what the API promises (missing field, bad CSV).
     #[error("{operation} returned a malformed response: {message}")]
-    Malformed { operation: &'static str, message: String },
+    Malformed {
+        /// The call, as `service:Operation`.
+        operation: &'static str,
+        /// What was missing or wrong.
+        message: String,
+    },
     /// keywarden would not make the call: it would put a user's key where it must not go.
     #[error("{operation} not attempted: {message}")]
-    Refused { operation: &'static str, message: String },
+    Refused {
+        /// The call not made, as `service:Operation`.
+        operation: &'static str,
+        /// Why keywarden would not make it.
+        message: String,
+    },
 }
 
 /// What a failed call says about whether AWS acted on it, which decides whether a write that
@@ -62,6 +92,7 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 impl Outcome {
+    /// Judges an SDK error; callers decide from it whether a write may be tried again.
     pub fn of<E>(err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata,
@@ -107,6 +138,7 @@ impl AwsError {
         }
     }
 
+    /// The `service:Operation` that failed, which the report's error list is keyed by.
     pub fn operation(&self) -> &'static str {
         match self {
             AwsError::Service { operation, .. }
@@ -138,5 +170,12 @@ impl From<AwsError> for ReadFailure {
             }
         };
         ReadFailure::new(e.operation(), e.code().map(str::to_string), message)
+    }
+}
+
+impl From<AwsError> for StepError {
+    /// A step that failed before any write of its own needed undoing.
+    fn from(e: AwsError) -> Self {
+        StepError::from(ReadFailure::from(e))
     }
 }

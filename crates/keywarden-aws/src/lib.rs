@@ -1,11 +1,24 @@
-//! keywarden's AWS adapter: the IAM collector behind the core's [`Directory`] port.
+//! keywarden's AWS adapters: everything that talks to AWS, behind the core's ports, so the
+//! core never sees an SDK type and its checks and planner are tested without a network.
 //!
-//! Everything that talks to IAM and STS lives here, so the core never sees an SDK type and
-//! the checks can be tested without a network. Edge cases of the API (paging, throttling,
-//! `ReportInProgress`, `NoSuchEntity`) are tested against `aws-smithy-mocks`; the whole
-//! path runs against a local moto server in the end-to-end tests.
+//! - [`collector`]: the IAM collector behind [`Directory`], reading an account's IAM state
+//!   in a number of calls that does not grow with its users;
+//! - [`rotator`]: the key rotator behind [`Rotator`], with IAM and Secrets Manager, built so
+//!   that a lost answer or a crash after any write leaves a state the next run recovers;
+//! - [`store`]: the S3 archive behind [`ReportStore`];
+//! - [`retry`]: the retry policy of every client, [`counter`]: the API call tally every report
+//!   carries, [`crash`]: the test build's crash points;
+//! - [`clients`]: the SDK clients, each wired with the retry policy and the counter.
+//!
+//! Edge cases of the API (paging, throttling, `ReportInProgress`, `NoSuchEntity`, lost
+//! answers) are tested against `aws-smithy-mocks`; the whole path runs against a local moto
+//! server in the end-to-end tests.
 //!
 //! [`Directory`]: keywarden_core::ports::Directory
+//! [`Rotator`]: keywarden_core::ports::Rotator
+//! [`ReportStore`]: keywarden_core::ports::ReportStore
+
+#![warn(missing_docs)]
 
 pub mod collector;
 pub mod counter;
@@ -13,6 +26,7 @@ pub mod crash;
 pub mod error;
 pub mod retry;
 pub mod rotator;
+mod sdk;
 pub mod store;
 
 pub use collector::{CollectorOptions, IamDirectory};
@@ -25,9 +39,13 @@ pub use store::S3ReportStore;
 /// policy ([`retry`]).
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// IAM: the audit's reads and the rotation's key and tag writes.
     pub iam: aws_sdk_iam::Client,
+    /// STS: the account id and keywarden's own role, which need no permission.
     pub sts: aws_sdk_sts::Client,
+    /// Secrets Manager: where a rotated key is handed to its owner.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// S3: the report archive.
     pub s3: aws_sdk_s3::Client,
 }
 

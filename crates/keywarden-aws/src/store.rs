@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AwsError;
 
+/// The production [`ReportStore`]: one bucket, keyed by account and date.
 #[derive(Debug, Clone)]
 pub struct S3ReportStore {
     s3: aws_sdk_s3::Client,
@@ -24,6 +25,8 @@ struct Latest {
 }
 
 impl S3ReportStore {
+    /// `bucket` is the configured archive; the account's reports go under its id, so one
+    /// bucket can serve several accounts.
     pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Self { s3, bucket: bucket.into() }
     }

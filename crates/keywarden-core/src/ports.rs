@@ -58,6 +58,82 @@ pub struct Executed {
     pub secret_arn: Option<String>,
 }
 
+/// What a failed rotation step undid, or left for the next run: the step's caller (and the
+/// operator reading the report) must know whether a key exists that nobody holds.
+///
+/// Each variant's text is what the report has always appended to the failure's message.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// `CreateAccessKey` was refused before IAM acted: the user keeps the old key.
+    #[error("; no key was created, {user} keeps {old}")]
+    NothingCreated { user: String, old: String },
+    /// `CreateAccessKey` got no usable answer: the intent tag stays for the next run.
+    #[error(
+        "; IAM may have created a key whose answer was lost: the rotation record stays, and the next run deletes such a key only if it was never used and its secret is stored nowhere"
+    )]
+    CreateOutcomeUnknown,
+    /// The new key's secret was certainly not stored, so the key was deleted again.
+    #[error("; the new key {new} was deleted and {user} keeps its old key {old}")]
+    NewKeyDeleted { new: String, user: String, old: String },
+    /// The unstored new key could not be deleted; the next run's planner deletes it.
+    #[error("; deleting the unstored new key {new} also failed ({cause}); the next run deletes it")]
+    DeleteFailed {
+        new: String,
+        /// The delete's own error, as the adapter worded it.
+        cause: String,
+    },
+    /// Whether the new key's secret was stored could not be read back: nothing is deleted.
+    #[error(
+        "; whether the new key {new} was stored could not be read back ({cause}): the key and the rotation record stay for the next run"
+    )]
+    StoredUnknown {
+        new: String,
+        /// The re-read's own error, as the adapter worded it.
+        cause: String,
+    },
+    /// The new key is stored but its grace period was not tagged; the next run tags it.
+    #[error("; the new key {new} is stored in {secret_arn}: the next run records its grace period")]
+    GraceUnrecorded { new: String, secret_arn: String },
+}
+
+/// A failed rotation step: the call that failed, and what was undone about it.
+///
+/// The undo outcome is data, not prose glued onto the message, so an adapter states it once
+/// and tests can match it; [`ReadFailure::from`] folds it back into the message, which is
+/// what reports and alerts show.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{failure}{}", .undo.as_ref().map(ToString::to_string).unwrap_or_default())]
+pub struct StepError {
+    /// The call that failed.
+    pub failure: ReadFailure,
+    /// What became of the step's earlier writes; `None` when the step made none to undo.
+    pub undo: Option<Undo>,
+}
+
+impl StepError {
+    /// A failure with `undo` as its outcome.
+    pub fn undone(failure: impl Into<ReadFailure>, undo: Undo) -> Self {
+        Self { failure: failure.into(), undo: Some(undo) }
+    }
+}
+
+impl From<ReadFailure> for StepError {
+    fn from(failure: ReadFailure) -> Self {
+        Self { failure, undo: None }
+    }
+}
+
+impl From<StepError> for ReadFailure {
+    /// The message gains the undo text, so a [`ReadFailure`] displays as its [`StepError`] did.
+    fn from(e: StepError) -> Self {
+        let StepError { mut failure, undo } = e;
+        if let Some(undo) = undo {
+            failure.message.push_str(&undo.to_string());
+        }
+        failure
+    }
+}
+
 /// Changes credentials: the half of keywarden that must be the most careful.
 pub trait Rotator {
     /// Every keywarden secret of the account, judged, by user name: one paged bulk read, so

@@ -70,10 +70,7 @@ pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotif
         .await;
     let counter = ApiCallCounter::new();
     let keywarden_aws::Clients { iam, sts, secrets, s3 } = keywarden_aws::clients(&sdk, &counter);
-    let options = CollectorOptions {
-        report_max_wait: Duration::from_secs(config.credential_report_max_wait_secs),
-        ..CollectorOptions::default()
-    };
+    let options = CollectorOptions::new(Duration::from_secs(config.credential_report_max_wait_secs));
     let directory = IamDirectory::new(iam.clone(), sts.clone(), counter.clone(), options);
     let rotator = IamRotator::new(
         iam,
