@@ -1,11 +1,10 @@
 //! `user_mfa_not_enforced`'s analysis: enforcement is proven by containment of the Allows'
 //! actions and resources in the MFA Denies', never by a sample request.
 
+use keywarden_core::fixtures::ACCOUNT_ID as ACCOUNT;
 use keywarden_core::policy::{
     MfaEnforcement, MfaGap, MfaProber, PolicyDocument, Session, CANONICAL_SELF_SERVICE,
 };
-
-const ACCOUNT: &str = "123456789012";
 
 fn parse(text: &str) -> PolicyDocument {
     PolicyDocument::parse(text).expect("test policy parses")
