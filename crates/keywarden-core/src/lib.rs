@@ -19,6 +19,8 @@ pub mod desired;
 #[cfg(feature = "mock")]
 pub mod failure;
 #[cfg(feature = "mock")]
+pub mod fixtures;
+#[cfg(feature = "mock")]
 pub mod fuzzing;
 mod json;
 #[cfg(feature = "mock")]

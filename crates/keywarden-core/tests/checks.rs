@@ -2,47 +2,36 @@
 //!
 //! Every test starts from an account where every check passes ([`inventory`] over
 //! [`console_user`] / [`api_user`] rows) and breaks one thing, so asserting the exact set of
-//! checks that fired also proves that no other check misfires. Time is the fixed [`now`];
-//! nothing here reads the clock.
+//! checks that fired also proves that no other check misfires. Time is the fixed
+//! [`fixtures::now`]; nothing here reads the clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use keywarden_core::catalogue::{DataSource, Scope};
 use keywarden_core::checks::{
     apply_live, evaluate, live_request, sort_findings, CheckStatus, Evaluation, UserScope, EXEMPT_TAG,
 };
 use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime, ROOT_ACCOUNT_ROW};
+use keywarden_core::fixtures::{
+    self, authorization_with_self_service, days_ago, group_arn, mfa_arn, now, user_arn as arn,
+    ACCOUNT_ID as ACCOUNT, MFA_GROUP,
+};
 use keywarden_core::model::{
-    AccessKeyMeta, AccountSummary, Authorization, GroupDetail, LiveDetails, ManagedPolicy, PasswordPolicy,
-    UserDetail, VirtualMfaDevice,
+    AccessKeyMeta, AccountSummary, GroupDetail, LiveDetails, ManagedPolicy, PasswordPolicy, UserDetail,
+    VirtualMfaDevice,
 };
 use keywarden_core::policy::CANONICAL_SELF_SERVICE;
 use keywarden_core::{AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure};
 
-const ACCOUNT: &str = "123456789012";
-const MFA_GROUP: &str = "SelfEdit";
 const SECOND: Duration = Duration::seconds(1);
 
 // ---------------------------------------------------------------------------------------------
 // Builders
 // ---------------------------------------------------------------------------------------------
 
-/// The fixed instant every test runs at.
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("2026-03-01T12:00:00Z is a valid instant")
-}
-
-fn days_ago(days: i64) -> DateTime<Utc> {
-    now() - Duration::days(days)
-}
-
 fn at(t: DateTime<Utc>) -> ReportTime {
     ReportTime::At(t)
-}
-
-fn arn(user: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:user/{user}")
 }
 
 fn empty_slot(slot: u8) -> KeySlot {
@@ -122,52 +111,26 @@ fn strong_password_policy() -> PasswordPolicy {
     }
 }
 
-fn user_detail(name: &str, groups: &[&str]) -> UserDetail {
-    UserDetail {
-        name: name.to_string(),
-        arn: arn(name),
-        path: "/".into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        ..UserDetail::default()
-    }
-}
-
 /// An account where every check passes for these credential rows: each user is in the MFA
 /// group with no policies of its own, every virtual MFA device is assigned, root has MFA and
 /// no keys, and the password policy is exactly as strong as required.
 fn inventory(rows: Vec<CredentialRow>) -> Inventory {
-    let users = rows.iter().map(|r| (r.user.clone(), user_detail(&r.user, &[MFA_GROUP]))).collect();
-    let groups = [(
-        MFA_GROUP.to_string(),
-        GroupDetail {
-            name: MFA_GROUP.into(),
-            arn: format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"),
-            inline_policies: vec!["self-service".into()],
-            attached_policies: Vec::new(),
-            inline_documents: [("self-service".to_string(), CANONICAL_SELF_SERVICE.to_string())].into(),
-        },
-    )]
-    .into_iter()
-    .collect();
+    let authorization =
+        authorization_with_self_service(rows.iter().map(|r| fixtures::user(&r.user, &[MFA_GROUP])));
     let devices = rows
         .iter()
         .map(|r| VirtualMfaDevice {
-            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/{}", r.user),
+            serial_number: mfa_arn(&r.user),
             user: Some(r.user.clone()),
             enable_date: Some(days_ago(100)),
         })
         .collect();
+    let report =
+        CredentialReport { generated_at: now() - Duration::hours(3), root: Some(root_row()), users: rows };
     Inventory {
-        account_id: Ok(ACCOUNT.into()),
-        credential_report: Ok(CredentialReport {
-            generated_at: now() - Duration::hours(3),
-            root: Some(root_row()),
-            users: rows,
-        }),
-        authorization: Ok(Authorization { users, groups, managed_policies: Default::default() }),
         virtual_mfa_devices: Ok(devices),
-        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
         password_policy: Ok(Some(strong_password_policy())),
+        ..fixtures::inventory(report, authorization)
     }
 }
 
@@ -347,7 +310,7 @@ fn violation(check: CheckId) -> Inventory {
         CheckId::VirtualMfaUnassigned => {
             let mut inv = inventory(vec![console_user("alice")]);
             inv.virtual_mfa_devices.as_mut().expect("devices were read").push(VirtualMfaDevice {
-                serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/bob"),
+                serial_number: mfa_arn("bob"),
                 user: None,
                 enable_date: None,
             });
@@ -422,7 +385,7 @@ fn set_group_policy(inv: &mut Inventory, group: &str, name: &str, document: &str
     let auth = inv.authorization.as_mut().expect("the test inventory's authorization was read");
     let g = auth.groups.entry(group.to_string()).or_insert_with(|| GroupDetail {
         name: group.into(),
-        arn: format!("arn:aws:iam::{ACCOUNT}:group/{group}"),
+        arn: group_arn(group),
         ..GroupDetail::default()
     });
     if !g.inline_policies.iter().any(|p| p == name) {
@@ -610,11 +573,7 @@ fn each_unassigned_virtual_mfa_device_is_one_finding_naming_its_serial() {
     let mut inv = inventory(vec![console_user("alice")]);
     let devices = inv.virtual_mfa_devices.as_mut().expect("devices were read");
     for name in ["bob", "carol"] {
-        devices.push(VirtualMfaDevice {
-            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/{name}"),
-            user: None,
-            enable_date: None,
-        });
+        devices.push(VirtualMfaDevice { serial_number: mfa_arn(name), user: None, enable_date: None });
     }
     let ev = run(&inv);
     let found = of(&ev, CheckId::VirtualMfaUnassigned);
@@ -1037,7 +996,7 @@ fn user_in_no_group_is_found_even_without_a_credential_report_row() {
     // GetAccountAuthorizationDetails.
     let mut inv = inventory(vec![console_user("alice")]);
     if let Ok(auth) = &mut inv.authorization {
-        auth.users.insert("newbie".into(), user_detail("newbie", &[]));
+        auth.users.insert("newbie".into(), fixtures::user("newbie", &[]));
     }
     let ev = run(&inv);
     assert_eq!(single(&ev, CheckId::UserInNoGroup).user.as_deref(), Some("newbie"));
@@ -1070,12 +1029,9 @@ fn root_row_is_never_treated_as_a_user() {
 
 #[test]
 fn root_row_parsed_from_the_credential_report_is_not_a_user() {
-    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
-    let csv = format!(
-        "{HEADER}\n\
-<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,no_information,not_supported,not_supported,false,true,2020-01-02T00:00:00+00:00,N/A,N/A,N/A,true,2020-01-03T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A\n"
-    );
-    let report = CredentialReport::parse(csv.as_bytes(), now()).expect("a valid credential report");
+    let report = fixtures::credential_report([
+        "<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,no_information,not_supported,not_supported,false,true,2020-01-02T00:00:00+00:00,N/A,N/A,N/A,true,2020-01-03T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A",
+    ]);
     let mut inv = inventory(Vec::new());
     inv.credential_report = Ok(report);
     let ev = run(&inv);
@@ -1546,11 +1502,8 @@ fn everything_wrong() -> Inventory {
         "mfa-helpdesk",
         &allow("iam:DeleteVirtualMFADevice", "arn:aws:iam::*:mfa/*"),
     );
-    inv.virtual_mfa_devices = Ok(vec![VirtualMfaDevice {
-        serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/alice"),
-        user: None,
-        enable_date: None,
-    }]);
+    inv.virtual_mfa_devices =
+        Ok(vec![VirtualMfaDevice { serial_number: mfa_arn("alice"), user: None, enable_date: None }]);
     inv.account_summary = Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: true });
     inv.password_policy = Ok(None);
     inv
@@ -2007,7 +1960,7 @@ fn unenforced_members(document: &str) -> BTreeSet<String> {
         "Shared".into(),
         GroupDetail {
             name: "Shared".into(),
-            arn: format!("arn:aws:iam::{ACCOUNT}:group/Shared"),
+            arn: group_arn("Shared"),
             inline_policies: vec!["p".into()],
             attached_policies: Vec::new(),
             inline_documents: [("p".to_string(), document.to_string())].into(),

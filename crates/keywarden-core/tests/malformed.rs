@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use keywarden_core::desired::DesiredState;
+use keywarden_core::fixtures::CREDENTIAL_REPORT_HEADER;
 use keywarden_core::policy::PolicyDocument;
 use keywarden_core::{Config, CredentialReport};
 
@@ -90,8 +91,7 @@ fn malformed_credential_reports_are_rejected_by_name() {
 
 /// A header and `rows` valid users, about 200 bytes each.
 fn big_report(rows: usize) -> String {
-    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
-    let mut csv = format!("{HEADER}\n");
+    let mut csv = format!("{CREDENTIAL_REPORT_HEADER}\n");
     for i in 0..rows {
         let _ = writeln!(
             csv,

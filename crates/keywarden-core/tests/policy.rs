@@ -1,26 +1,18 @@
 //! The seeds' claims about the self-service (`Force_MFA`) policy, reproduced offline.
 
 use keywarden_core::analysis::{overbroad_self_service, MfaEnforcement, MfaGap, MfaProber, Session};
+use keywarden_core::fixtures::{mfa_arn as mfa, user_arn as user, ACCOUNT_ID as ACCOUNT};
 use keywarden_core::policy::{
     canonical_self_service, compare, compare_to_canonical, evaluate, evaluate_json, Decision, Difference,
     PolicyDocument, PolicyError, Request, CANONICAL_SELF_SERVICE,
 };
 
-const ACCOUNT: &str = "123456789012";
 const EC2_FULL_ACCESS: &str =
     r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*"}}"#;
 
 /// The policy of seed 002 (a blog post), verbatim: `AllowMFAHandling` allows the MFA
 /// actions on `arn:aws:iam::*:mfa/*`, i.e. on every user's MFA device.
 const SEED_002: &str = include_str!("fixtures/seed-002-policy.json");
-
-fn user(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:user/{name}")
-}
-
-fn mfa(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:mfa/{name}")
-}
 
 fn alice_policies() -> Vec<PolicyDocument> {
     vec![

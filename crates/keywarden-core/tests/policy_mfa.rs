@@ -2,9 +2,8 @@
 //! actions and resources in the MFA Denies', never by a sample request.
 
 use keywarden_core::analysis::{MfaEnforcement, MfaGap, MfaProber, Session};
+use keywarden_core::fixtures::ACCOUNT_ID as ACCOUNT;
 use keywarden_core::policy::{PolicyDocument, CANONICAL_SELF_SERVICE};
-
-const ACCOUNT: &str = "123456789012";
 
 fn parse(text: &str) -> PolicyDocument {
     PolicyDocument::parse(text).expect("test policy parses")

@@ -1,15 +1,12 @@
 //! `self_service_policy_overbroad` and `self_service_policy_drift` judged from a member's
 //! side: conditions the member can meet are met, and every policy of the group counts.
 
-use chrono::{TimeZone, Utc};
 use keywarden_core::analysis::{overbroad_in, overbroad_self_service, Overbroad};
 use keywarden_core::checks::{evaluate, CheckStatus, Evaluation, UserScope};
-use keywarden_core::model::{AccountSummary, Authorization, GroupDetail, ManagedPolicy, UserDetail};
+use keywarden_core::fixtures::{self, group_arn, now, ACCOUNT_ID as ACCOUNT, MFA_GROUP};
+use keywarden_core::model::{Authorization, GroupDetail, ManagedPolicy};
 use keywarden_core::policy::{canonical_self_service, grants_beyond, PolicyDocument, CANONICAL_SELF_SERVICE};
 use keywarden_core::{AuditPolicy, CheckId, CredentialReport, Inventory, ReadFailure};
-
-const ACCOUNT: &str = "123456789012";
-const MFA_GROUP: &str = "SelfEdit";
 
 fn parse(text: &str) -> PolicyDocument {
     PolicyDocument::parse(text).expect("test policy parses")
@@ -175,11 +172,8 @@ fn grants_beyond_the_canonical_policy() {
 
 fn inventory(group_policies: &[(&str, Result<&str, ReadFailure>)]) -> Inventory {
     let mut auth = Authorization::default();
-    let mut group = GroupDetail {
-        name: MFA_GROUP.into(),
-        arn: format!("arn:aws:iam::{ACCOUNT}:group/{MFA_GROUP}"),
-        ..GroupDetail::default()
-    };
+    let mut group =
+        GroupDetail { name: MFA_GROUP.into(), arn: group_arn(MFA_GROUP), ..GroupDetail::default() };
     for (name, doc) in group_policies {
         match doc {
             Ok(text) => {
@@ -197,29 +191,12 @@ fn inventory(group_policies: &[(&str, Result<&str, ReadFailure>)]) -> Inventory 
         }
     }
     auth.groups.insert(MFA_GROUP.into(), group);
-    auth.users.insert(
-        "alice".into(),
-        UserDetail {
-            name: "alice".into(),
-            arn: format!("arn:aws:iam::{ACCOUNT}:user/alice"),
-            groups: [MFA_GROUP.to_string()].into(),
-            ..UserDetail::default()
-        },
-    );
-    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date");
-    Inventory {
-        account_id: Ok(ACCOUNT.into()),
-        credential_report: Ok(CredentialReport { generated_at: now, root: None, users: vec![] }),
-        authorization: Ok(auth),
-        virtual_mfa_devices: Ok(vec![]),
-        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
-        password_policy: Ok(None),
-    }
+    auth.users.insert("alice".into(), fixtures::user("alice", &[MFA_GROUP]));
+    fixtures::inventory(CredentialReport { generated_at: now(), root: None, users: vec![] }, auth)
 }
 
 fn run(inv: &Inventory) -> Evaluation {
-    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date");
-    evaluate(inv, &AuditPolicy::default(), &UserScope::All, now)
+    evaluate(inv, &AuditPolicy::default(), &UserScope::All, now())
 }
 
 fn messages(ev: &Evaluation, check: CheckId) -> Vec<&str> {

@@ -6,31 +6,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use keywarden_core::catalogue::DataSource;
 use keywarden_core::checks::{evaluate, CheckStatus, Evaluation, UserScope, EXEMPT_TAG};
 use keywarden_core::credential_report::{CredentialRow, KeySlot, ReportTime};
-use keywarden_core::model::{
-    AccountSummary, Authorization, GroupDetail, PasswordPolicy, UserDetail, VirtualMfaDevice,
+use keywarden_core::fixtures::{
+    self, authorization_with_self_service, days_ago, mfa_arn, now, user_arn as arn, ACCOUNT_ID as ACCOUNT,
+    MFA_GROUP,
 };
+use keywarden_core::model::{AccountSummary, PasswordPolicy, VirtualMfaDevice};
 use keywarden_core::report::{RunInfo, SCHEMA_VERSION};
 use keywarden_core::{
     AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure, Report, RotationMode, Severity,
 };
-
-const ACCOUNT: &str = "123456789012";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("2026-03-01T12:00:00Z is a valid instant")
-}
-
-fn days_ago(days: i64) -> DateTime<Utc> {
-    now() - Duration::days(days)
-}
-
-fn arn(user: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:user/{user}")
-}
 
 fn run_info() -> RunInfo {
     RunInfo {
@@ -82,50 +70,18 @@ fn row(name: &str, bad: bool) -> CredentialRow {
 /// device is unassigned (low). Everything else passes.
 fn inventory() -> Inventory {
     let rows = vec![row("alice", true), row("bob", true), row("carol", false)];
-    let users = rows
-        .iter()
-        .map(|r| {
-            let detail = UserDetail {
-                name: r.user.clone(),
-                arn: r.arn.clone(),
-                path: "/".into(),
-                groups: BTreeSet::from(["SelfEdit".to_string()]),
-                ..UserDetail::default()
-            };
-            (r.user.clone(), detail)
-        })
-        .collect();
+    let authorization =
+        authorization_with_self_service(rows.iter().map(|r| fixtures::user(&r.user, &[MFA_GROUP])));
+    let report = CredentialReport { generated_at: now() - Duration::hours(3), root: None, users: rows };
     Inventory {
-        account_id: Ok(ACCOUNT.into()),
-        credential_report: Ok(CredentialReport {
-            generated_at: now() - Duration::hours(3),
-            root: None,
-            users: rows,
-        }),
-        authorization: Ok(Authorization {
-            users,
-            groups: BTreeMap::from([(
-                "SelfEdit".to_string(),
-                GroupDetail {
-                    name: "SelfEdit".into(),
-                    arn: format!("arn:aws:iam::{ACCOUNT}:group/SelfEdit"),
-                    inline_policies: vec!["self-service".into()],
-                    attached_policies: Vec::new(),
-                    inline_documents: BTreeMap::from([(
-                        "self-service".to_string(),
-                        keywarden_core::policy::CANONICAL_SELF_SERVICE.to_string(),
-                    )]),
-                },
-            )]),
-            managed_policies: BTreeMap::new(),
-        }),
         virtual_mfa_devices: Ok(vec![VirtualMfaDevice {
-            serial_number: format!("arn:aws:iam::{ACCOUNT}:mfa/dave"),
+            serial_number: mfa_arn("dave"),
             user: None,
             enable_date: None,
         }]),
         account_summary: Ok(AccountSummary { root_mfa_enabled: false, root_access_keys_present: false }),
         password_policy: Ok(Some(PasswordPolicy::meeting(&keywarden_core::AuditPolicy::default().password))),
+        ..fixtures::inventory(report, authorization)
     }
 }
 

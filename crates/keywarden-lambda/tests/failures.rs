@@ -10,15 +10,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use keywarden_core::credential_report::CredentialReport;
+use chrono::{DateTime, Utc};
 use keywarden_core::failure::{
     FailingDirectory, FailingNotifier, FailingRotator, FailingStore, Failures, Operation, Section,
 };
-use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator, MockStore};
-use keywarden_core::model::{
-    AccessKeyMeta, AccountSummary, Authorization, GroupDetail, LiveDetails, UserDetail,
+use keywarden_core::fixtures::{
+    self, at, authorization_with_self_service, config, credential_report, now, user, MFA_GROUP,
 };
+use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator, MockStore};
+use keywarden_core::model::{AccessKeyMeta, LiveDetails};
 use keywarden_core::report::ActionStatus;
 use keywarden_core::rotation::{LiveKey, LiveUser, Step};
 use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report, RotationMode};
@@ -28,26 +28,15 @@ use serde_json::{json, Value};
 
 // ---- fixtures (after tests/handler.rs) -------------------------------------------------------
 
-const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
-
 /// When every due key of these fixtures was created: 120 days before [`now`].
 const DUE_KEY_CREATED: &str = "2026-02-01T12:00:00+00:00";
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).single().expect("valid date")
-}
-
 fn due_key_created() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).single().expect("valid date")
+    at(DUE_KEY_CREATED)
 }
 
 fn key_of(user: &str) -> String {
     format!("AKIA{}0000001", user.to_uppercase())
-}
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config")
 }
 
 fn denied(operation: &str) -> ReadFailure {
@@ -58,7 +47,7 @@ fn denied(operation: &str) -> ReadFailure {
 /// old and never used, so each is a rotation candidate. With `alice_console`, alice is
 /// instead the console user without MFA of tests/handler.rs.
 fn inventory_with(due: &[&str], alice_console: bool) -> Inventory {
-    let mut csv = format!("{HEADER}\n");
+    let mut rows = Vec::new();
     for user in due {
         let console = alice_console && *user == "alice";
         let (password, password_used, password_changed) = if console {
@@ -66,48 +55,16 @@ fn inventory_with(due: &[&str], alice_console: bool) -> Inventory {
         } else {
             ("false", "not_supported", "N/A")
         };
-        csv.push_str(&format!(
-            "{user},arn:aws:iam::123456789012:user/{user},2026-01-01T00:00:00+00:00,{password},{password_used},{password_changed},N/A,false,true,{DUE_KEY_CREATED},N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        rows.push(format!(
+            "{user},arn:aws:iam::123456789012:user/{user},2026-01-01T00:00:00+00:00,{password},{password_used},{password_changed},N/A,false,true,{DUE_KEY_CREATED},N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
         ));
     }
-    csv.push_str("bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2026-05-20T00:00:00+00:00,2026-05-31T00:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n");
-    let report = CredentialReport::parse(csv.as_bytes(), now()).expect("fixture report");
-    let mut auth = Authorization::default();
-    for name in due.iter().copied().chain(["bob"]) {
-        auth.users.insert(
-            name.into(),
-            UserDetail {
-                name: name.into(),
-                arn: format!("arn:aws:iam::123456789012:user/{name}"),
-                path: "/".into(),
-                groups: ["SelfEdit".to_string()].into_iter().collect(),
-                ..Default::default()
-            },
-        );
-    }
+    rows.push("bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2026-05-20T00:00:00+00:00,2026-05-31T00:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A".into());
     // The MFA-enforcing group with the canonical policy, so the control checks pass.
-    auth.groups.insert(
-        "SelfEdit".into(),
-        GroupDetail {
-            name: "SelfEdit".into(),
-            arn: "arn:aws:iam::123456789012:group/SelfEdit".into(),
-            inline_policies: vec!["self-service".into()],
-            inline_documents: [(
-                "self-service".to_string(),
-                keywarden_core::policy::CANONICAL_SELF_SERVICE.to_string(),
-            )]
-            .into(),
-            ..Default::default()
-        },
+    let auth = authorization_with_self_service(
+        due.iter().copied().chain(["bob"]).map(|name| user(name, &[MFA_GROUP])),
     );
-    Inventory {
-        account_id: Ok("123456789012".into()),
-        credential_report: Ok(report),
-        authorization: Ok(auth),
-        virtual_mfa_devices: Ok(vec![]),
-        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
-        password_policy: Ok(None),
-    }
+    fixtures::inventory(credential_report(rows), auth)
 }
 
 /// The audit fixture of tests/handler.rs: alice (console without MFA, an old unused key), bob.

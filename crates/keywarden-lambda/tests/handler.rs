@@ -1,83 +1,36 @@
 //! The invocation flow against in-memory ports: what the handler does with each kind of
 //! event, with read failures, with notification failures and with bad requests.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, TimeZone, Utc};
-use keywarden_core::credential_report::CredentialReport;
+use keywarden_core::fixtures::{
+    self, at, authorization_with_self_service, config, credential_report, now, user, MFA_GROUP,
+};
 use keywarden_core::mock::{MockDirectory, MockNotifier, MockRotator, MockStore};
-use keywarden_core::model::{AccessKeyMeta, AccountSummary, Authorization, LiveDetails, UserDetail};
+use keywarden_core::model::{AccessKeyMeta, LiveDetails};
 use keywarden_core::ports::NotifyError;
-use keywarden_core::{CheckId, Config, Inventory, ReadFailure, Report, RotationMode};
+use keywarden_core::{CheckId, Inventory, ReadFailure, Report, RotationMode};
 use keywarden_lambda::app::App;
 use keywarden_lambda::error::HandlerError;
 use serde_json::{json, Value};
 
-const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).single().expect("valid date")
-}
-
 /// alice: console user without MFA and a 120-day-old never-used key; bob: compliant API user.
 fn inventory() -> Inventory {
-    let csv = format!(
-        "{HEADER}\n\
-alice,arn:aws:iam::123456789012:user/alice,2026-01-01T00:00:00+00:00,true,2026-05-30T00:00:00+00:00,2026-01-01T00:00:00+00:00,N/A,false,true,2026-02-01T12:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
-bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2026-05-20T00:00:00+00:00,2026-05-31T00:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
-    );
-    let report = CredentialReport::parse(csv.as_bytes(), now()).expect("fixture report");
-    let mut auth = Authorization::default();
-    for name in ["alice", "bob"] {
-        auth.users.insert(
-            name.into(),
-            UserDetail {
-                name: name.into(),
-                arn: format!("arn:aws:iam::123456789012:user/{name}"),
-                path: "/".into(),
-                groups: ["SelfEdit".to_string()].into_iter().collect(),
-                ..Default::default()
-            },
-        );
-    }
+    let report = credential_report([
+        "alice,arn:aws:iam::123456789012:user/alice,2026-01-01T00:00:00+00:00,true,2026-05-30T00:00:00+00:00,2026-01-01T00:00:00+00:00,N/A,false,true,2026-02-01T12:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        "bob,arn:aws:iam::123456789012:user/bob,2026-05-01T00:00:00+00:00,false,not_supported,N/A,N/A,true,true,2026-05-20T00:00:00+00:00,2026-05-31T00:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+    ]);
     // The MFA-enforcing group with the canonical policy, so the control checks pass.
-    auth.groups.insert(
-        "SelfEdit".into(),
-        keywarden_core::model::GroupDetail {
-            name: "SelfEdit".into(),
-            arn: "arn:aws:iam::123456789012:group/SelfEdit".into(),
-            inline_policies: vec!["self-service".into()],
-            inline_documents: [(
-                "self-service".to_string(),
-                keywarden_core::policy::CANONICAL_SELF_SERVICE.to_string(),
-            )]
-            .into(),
-            ..Default::default()
-        },
-    );
-    Inventory {
-        account_id: Ok("123456789012".into()),
-        credential_report: Ok(report),
-        authorization: Ok(auth),
-        virtual_mfa_devices: Ok(vec![]),
-        account_summary: Ok(AccountSummary { root_mfa_enabled: true, root_access_keys_present: false }),
-        password_policy: Ok(None),
-    }
+    let auth = authorization_with_self_service(["alice", "bob"].map(|name| user(name, &[MFA_GROUP])));
+    fixtures::inventory(report, auth)
 }
 
 fn live() -> LiveDetails {
-    let created = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).single().expect("valid date");
+    let created = at("2026-02-01T12:00:00Z");
     let mut live = LiveDetails::default();
     live.access_keys.insert(
         "alice".into(),
         Ok(vec![AccessKeyMeta { access_key_id: "AKIAALICE0000001".into(), active: true, created }]),
     );
     live
-}
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config")
 }
 
 fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockRotator, MockNotifier, MockStore> {
@@ -274,7 +227,7 @@ use keywarden_core::rotation::{LiveKey, LiveUser, RotationState, Step, ROTATION_
 const ALICE_KEY: &str = "AKIAALICE0000001";
 
 fn live_alice(extra_tags: &[(&str, &str)]) -> LiveUser {
-    let created = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).single().expect("valid date");
+    let created = at("2026-02-01T12:00:00Z");
     LiveUser {
         user: "alice".into(),
         arn: "arn:aws:iam::123456789012:user/alice".into(),
@@ -501,8 +454,7 @@ async fn scoped_runs_are_not_archived() {
 
 fn clean_inventory() -> Inventory {
     let mut inv = inventory();
-    inv.credential_report = CredentialReport::parse(format!("{HEADER}\n").as_bytes(), now())
-        .map_err(|e| ReadFailure::new("test", None, e.to_string()));
+    inv.credential_report = Ok(credential_report::<&str>([]));
     inv.password_policy =
         Ok(Some(keywarden_core::model::PasswordPolicy::meeting(&config(&[]).audit.password)));
     inv
