@@ -33,7 +33,12 @@ impl S3ReportStore {
 
     /// Where a run's report goes.
     pub fn key_for(report: &Report) -> String {
-        format!("{}/{}/{}.json", report.account_id, report.generated_at.format("%Y/%m/%d"), report.run_id)
+        format!(
+            "{}/{}/{}.json",
+            report.run.account_id,
+            report.run.generated_at.format("%Y/%m/%d"),
+            report.run.run_id
+        )
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
@@ -86,7 +91,7 @@ impl ReportStore for S3ReportStore {
         self.put(&key, body).await?;
         let pointer = serde_json::to_vec(&Latest { key: key.clone() })
             .map_err(|e| ReadFailure::new("s3:PutObject", None, e.to_string()))?;
-        self.put(&format!("{}/latest.json", report.account_id), pointer).await?;
+        self.put(&format!("{}/latest.json", report.run.account_id), pointer).await?;
         Ok(format!("s3://{}/{key}", self.bucket))
     }
 }

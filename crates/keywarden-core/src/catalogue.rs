@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Section;
+
 /// How bad a finding is. Ordered from least to most severe so `max()` gives the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +55,21 @@ pub enum DataSource {
     PasswordPolicy,
     /// The live per-user reads of a rotation run (keys, last use, tags, stored secret).
     LiveKeys,
+}
+
+impl DataSource {
+    /// The inventory section this source is, or `None` for the live reads of a rotation run,
+    /// which the rotation stage judges itself.
+    pub fn section(self) -> Option<Section> {
+        match self {
+            DataSource::CredentialReport => Some(Section::CredentialReport),
+            DataSource::Authorization => Some(Section::Authorization),
+            DataSource::VirtualMfaDevices => Some(Section::VirtualMfaDevices),
+            DataSource::AccountSummary => Some(Section::AccountSummary),
+            DataSource::PasswordPolicy => Some(Section::PasswordPolicy),
+            DataSource::LiveKeys => None,
+        }
+    }
 }
 
 /// Whether a check is about the account as a whole or about one user (and maybe one key).

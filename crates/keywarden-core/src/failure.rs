@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
-use crate::report::{Action, Report};
+use crate::report::{Report, RotationAction};
 use crate::rotation::{LiveUser, SecretState, Step};
 
 /// One operation of one port: what a [`Failures`] plan counts and fails.
@@ -436,7 +436,11 @@ impl<N: Notifier + Sync> Notifier for FailingNotifier<N> {
         }
     }
 
-    async fn publish_rotation(&self, account_id: &str, action: &Action) -> Result<String, NotifyError> {
+    async fn publish_rotation(
+        &self,
+        account_id: &str,
+        action: &RotationAction,
+    ) -> Result<String, NotifyError> {
         match self.failures.call(Operation::PublishRotation) {
             Verdict::Pass => self.inner.publish_rotation(account_id, action).await,
             Verdict::Fail { failure, .. } => Err(notify_error(failure)),

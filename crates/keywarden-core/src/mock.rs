@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
-use crate::report::{Action, Report};
+use crate::report::{Report, RotationAction};
 use crate::rotation::{HoldCause, LiveKey, LiveUser, RotationState, SecretState, Step, ROTATION_TAG};
 
 /// A directory that answers from a fixed inventory and counts one call per read.
@@ -80,7 +80,7 @@ impl Directory for MockDirectory {
 pub struct MockNotifier {
     pub fail_with: Option<NotifyError>,
     published: Mutex<Vec<Report>>,
-    rotations: Mutex<Vec<Action>>,
+    rotations: Mutex<Vec<RotationAction>>,
 }
 
 impl MockNotifier {
@@ -88,7 +88,7 @@ impl MockNotifier {
         Self { fail_with: Some(error), ..Self::default() }
     }
 
-    pub fn rotation_events(&self) -> Vec<Action> {
+    pub fn rotation_events(&self) -> Vec<RotationAction> {
         self.rotations.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
@@ -108,7 +108,11 @@ impl Notifier for MockNotifier {
         Ok(format!("mock-message-{}", published.len()))
     }
 
-    async fn publish_rotation(&self, _account_id: &str, action: &Action) -> Result<String, NotifyError> {
+    async fn publish_rotation(
+        &self,
+        _account_id: &str,
+        action: &RotationAction,
+    ) -> Result<String, NotifyError> {
         if let Some(e) = &self.fail_with {
             return Err(e.clone());
         }
@@ -254,13 +258,13 @@ impl MockStore {
 
 impl ReportStore for MockStore {
     async fn previous(&self, account_id: &str) -> Result<Option<Report>, ReadFailure> {
-        Ok(self.saved().into_iter().rev().find(|r| r.account_id == account_id))
+        Ok(self.saved().into_iter().rev().find(|r| r.run.account_id == account_id))
     }
 
     async fn save(&self, report: &Report) -> Result<String, ReadFailure> {
         let mut reports =
             self.reports.lock().map_err(|e| ReadFailure::new("mock:Save", None, e.to_string()))?;
         reports.push(report.clone());
-        Ok(format!("mock://{}/{}.json", report.account_id, report.run_id))
+        Ok(format!("mock://{}/{}.json", report.run.account_id, report.run.run_id))
     }
 }

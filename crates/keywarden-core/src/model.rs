@@ -11,6 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::credential_report::CredentialReport;
 
+/// What CIS and Security Hub require of the account password policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PasswordRequirements {
+    /// The shortest password allowed.
+    pub min_length: u32,
+    /// How many earlier passwords may not be reused.
+    pub reuse_prevention: u32,
+    /// Require upper, lower, digit and symbol (Security Hub IAM.7).
+    pub require_all_classes: bool,
+}
+
 /// The result of one IAM read. `Err` carries what went wrong, so the checks that needed the
 /// data report `unknown` and the report lists the error.
 pub type Collected<T> = Result<T, ReadFailure>;
@@ -68,6 +79,56 @@ pub struct Inventory {
     /// `Ok(None)` means the account has no password policy at all (IAM's `NoSuchEntity`),
     /// which is itself a finding, not an error.
     pub password_policy: Collected<Option<PasswordPolicy>>,
+}
+
+/// A section of the [`Inventory`]: one bulk read. Listed once, here, so the checks (which
+/// read sections) and the report (which lists their failures) cannot disagree about what
+/// an inventory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Section {
+    /// `sts:GetCallerIdentity`.
+    AccountId,
+    /// The credential report.
+    CredentialReport,
+    /// `GetAccountAuthorizationDetails` and the managed policies' documents.
+    Authorization,
+    /// `ListVirtualMFADevices`.
+    VirtualMfaDevices,
+    /// `GetAccountSummary`.
+    AccountSummary,
+    /// `GetAccountPasswordPolicy`.
+    PasswordPolicy,
+}
+
+impl Section {
+    /// Every section, in the order the report lists their failures.
+    pub const ALL: [Section; 6] = [
+        Section::AccountId,
+        Section::CredentialReport,
+        Section::Authorization,
+        Section::VirtualMfaDevices,
+        Section::AccountSummary,
+        Section::PasswordPolicy,
+    ];
+}
+
+impl Inventory {
+    /// Why `section` could not be read, if it could not.
+    pub fn failure(&self, section: Section) -> Option<&ReadFailure> {
+        match section {
+            Section::AccountId => self.account_id.as_ref().err(),
+            Section::CredentialReport => self.credential_report.as_ref().err(),
+            Section::Authorization => self.authorization.as_ref().err(),
+            Section::VirtualMfaDevices => self.virtual_mfa_devices.as_ref().err(),
+            Section::AccountSummary => self.account_summary.as_ref().err(),
+            Section::PasswordPolicy => self.password_policy.as_ref().err(),
+        }
+    }
+
+    /// Every section's read failure, for the report's errors.
+    pub fn failures(&self) -> Vec<ReadFailure> {
+        Section::ALL.into_iter().filter_map(|s| self.failure(s)).cloned().collect()
+    }
 }
 
 /// Users, groups and their attachments from `GetAccountAuthorizationDetails`.
@@ -147,7 +208,7 @@ pub struct PasswordPolicy {
 impl PasswordPolicy {
     /// The weakest policy that meets `want`: what a compliant account sets, and the fixture
     /// tests and examples share.
-    pub fn meeting(want: &crate::config::PasswordRequirements) -> Self {
+    pub fn meeting(want: &PasswordRequirements) -> Self {
         Self {
             minimum_length: want.min_length,
             require_symbols: want.require_all_classes,
@@ -176,6 +237,15 @@ pub struct LiveDetails {
     pub access_keys: BTreeMap<String, Collected<Vec<AccessKeyMeta>>>,
     /// Whether the user still has a console password (`GetLoginProfile`).
     pub login_profiles: BTreeMap<String, Collected<bool>>,
+}
+
+impl LiveDetails {
+    /// Every failed live read, keys first, for the report's errors.
+    pub fn failures(&self) -> impl Iterator<Item = ReadFailure> + '_ {
+        let keys = self.access_keys.values().filter_map(|r| r.as_ref().err());
+        let profiles = self.login_profiles.values().filter_map(|r| r.as_ref().err());
+        keys.chain(profiles).cloned()
+    }
 }
 
 /// Which users a live read is wanted for.

@@ -12,7 +12,7 @@ use thiserror::Error;
 use chrono::{DateTime, Utc};
 
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
-use crate::report::{Action, Report};
+use crate::report::{Report, RotationAction};
 use crate::rotation::{LiveUser, SecretState, Step};
 
 /// Reads an account's IAM state.
@@ -47,7 +47,7 @@ pub trait Notifier {
     fn publish_rotation(
         &self,
         account_id: &str,
-        action: &Action,
+        action: &RotationAction,
     ) -> impl Future<Output = Result<String, NotifyError>> + Send;
 }
 

@@ -13,22 +13,19 @@ use crate::checks::{sort_findings, CheckStatus, Evaluation};
 pub use crate::checks::{Finding, SubjectUnknown};
 use crate::config::RotationMode;
 use crate::model::ReadFailure;
+use crate::rotation::{Step, StepKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What the run did, in the order a reader asks: which run, about what, how bad.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Bumped on any rename or removal; fields are only ever added otherwise.
     pub schema_version: u32,
-    pub run_id: String,
-    /// `unknown` when the account id itself could not be read.
-    pub account_id: String,
-    pub action: String,
-    pub mode: RotationMode,
-    pub generated_at: DateTime<Utc>,
-    /// When AWS generated the credential report the findings are based on (up to 4 hours
-    /// older than `generated_at`); `None` when it could not be read.
-    pub data_as_of: Option<DateTime<Utc>>,
+    /// Which run this is (flattened: the JSON has the same top-level fields as ever).
+    #[serde(flatten)]
+    pub run: RunInfo,
+    /// Counts per check and severity, and the calls the run made.
     pub summary: Summary,
     pub findings: Vec<Finding>,
     /// Findings left out to keep the response under the size cap (the worst are kept).
@@ -40,7 +37,7 @@ pub struct Report {
     pub unknown: Vec<SubjectUnknown>,
     /// Rotation steps planned or taken in this run (empty when rotation did not run).
     #[serde(default)]
-    pub actions: Vec<Action>,
+    pub actions: Vec<RotationAction>,
     /// Since the previous archived run; `None` when there is no archive to compare with.
     #[serde(default)]
     pub changes: Option<Changes>,
@@ -108,8 +105,8 @@ impl Changes {
             }
         }
         Changes {
-            previous_run_id: previous.run_id.clone(),
-            previous_generated_at: previous.generated_at,
+            previous_run_id: previous.run.run_id.clone(),
+            previous_generated_at: previous.run.generated_at,
             ongoing: now.intersection(&before).count(),
             new,
             resolved,
@@ -137,12 +134,7 @@ impl<'a> Judged<'a> {
     /// absence (or presence) there means something: the check ran (`pass` or `fail`) and the
     /// subject is not among [`Report::unknown`] (by resource, or by user when both name one).
     fn judged(&self, finding: &Finding) -> bool {
-        let ran = self
-            .report
-            .summary
-            .checks
-            .get(&finding.check)
-            .is_some_and(|c| matches!(c.status.as_str(), "pass" | "fail"));
+        let ran = self.report.summary.checks.get(&finding.check).is_some_and(|c| c.status.judged());
         let subject_unknown = self.resources.contains(&(finding.check, finding.resource.as_str()))
             || finding.user.as_deref().is_some_and(|user| self.users.contains(&(finding.check, user)));
         ran && !subject_unknown
@@ -165,21 +157,126 @@ pub enum ActionStatus {
 
 /// One rotation step for one user. Never carries a secret: key ids and the secret's ARN only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Action {
+pub struct RotationAction {
+    /// Whose keys.
     pub user: String,
-    pub step: String,
+    /// What kind of step; `unknown` when the user's keys were not read.
+    pub step: StepKind,
+    /// Why, in words a human acts on.
     pub reason: String,
+    /// What became of it.
     pub status: ActionStatus,
+    /// The key being rotated away from.
     pub old_key_id: Option<String>,
+    /// The key being rotated to.
     pub new_key_id: Option<String>,
+    /// Where the new key's secret is stored.
     pub secret_arn: Option<String>,
+    /// Why the step failed, with the AWS error code.
     pub error: Option<String>,
 }
 
+impl RotationAction {
+    /// A step the planner chose, not yet carried out.
+    pub fn planned(user: &str, step: &Step, reason: &str, secret_arn: Option<&str>) -> Self {
+        let (old, new) = step.key_ids();
+        RotationAction {
+            user: user.to_string(),
+            step: step.kind(),
+            reason: reason.to_string(),
+            status: ActionStatus::Planned,
+            old_key_id: old.map(str::to_string),
+            new_key_id: new.map(str::to_string),
+            secret_arn: if new.is_some() { secret_arn.map(str::to_string) } else { None },
+            error: None,
+        }
+    }
+
+    /// A user for whom no step could be planned (not read, or not started at the deadline).
+    pub fn not_planned(user: &str, status: ActionStatus, reason: String, error: Option<String>) -> Self {
+        RotationAction {
+            user: user.to_string(),
+            step: StepKind::Unknown,
+            reason,
+            status,
+            old_key_id: None,
+            new_key_id: None,
+            secret_arn: None,
+            error,
+        }
+    }
+
+    /// Whether this user's live keys went unread, which leaves the rotation checks unknown.
+    pub fn unread(&self) -> bool {
+        matches!(self.status, ActionStatus::Failed | ActionStatus::Deferred) && self.step == StepKind::Unknown
+    }
+
+    /// Rotation events a human wants to see on their own: started, held, deactivated,
+    /// deleted, and any failure. Warnings and dry-run plans go in the digest only.
+    pub fn worth_an_alert(&self) -> bool {
+        match self.status {
+            ActionStatus::Failed => true,
+            ActionStatus::Done => self.step.alerts_when_done(),
+            ActionStatus::Planned | ActionStatus::Noted | ActionStatus::Deferred => false,
+        }
+    }
+}
+
+/// What a run can say about one check. Only `pass` is a pass: `unknown` means the run could
+/// not tell, and `skipped` that it was not asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// The check ran on complete data and found nothing open.
+    Pass,
+    /// The check ran and found something.
+    Fail,
+    /// Some data the check needs, or some subject, could not be judged.
+    Unknown,
+    /// The check was not asked for in this run.
+    Skipped,
+}
+
+impl CheckOutcome {
+    /// The name in reports and digests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Pass => "pass",
+            CheckOutcome::Fail => "fail",
+            CheckOutcome::Unknown => "unknown",
+            CheckOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the check was judged (pass or fail), so a finding's absence means something.
+    pub fn judged(self) -> bool {
+        matches!(self, CheckOutcome::Pass | CheckOutcome::Fail)
+    }
+}
+
+impl std::fmt::Display for CheckOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for CheckOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for CheckOutcome {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// One check's line of the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckSummary {
-    /// `pass`, `fail`, `unknown` or `skipped`.
-    pub status: String,
+    /// What the run can say about the check.
+    pub status: CheckOutcome,
     pub findings: usize,
     pub exempted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,14 +299,54 @@ pub struct Summary {
 }
 
 /// The facts about a run that are not findings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The Lambda request id, so logs and the report correlate.
     pub run_id: String,
+    /// `unknown` when the account id itself could not be read.
     pub account_id: String,
-    pub action: String,
+    /// What was asked for.
+    pub action: RunAction,
+    /// What the run was allowed to do to keys (`off` for an audit).
     pub mode: RotationMode,
+    /// When the run started.
     pub generated_at: DateTime<Utc>,
+    /// When AWS generated the credential report the findings are based on (up to 4 hours
+    /// older than `generated_at`); `None` when it could not be read.
     pub data_as_of: Option<DateTime<Utc>>,
+}
+
+/// What a run was asked to do: the event's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunAction {
+    /// Read and judge; change nothing.
+    #[default]
+    Audit,
+    /// Audit, then plan (and in enforce mode carry out) key rotations.
+    Rotate,
+}
+
+impl RunAction {
+    /// The name in events and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunAction::Audit => "audit",
+            RunAction::Rotate => "rotate",
+        }
+    }
+}
+
+impl std::fmt::Display for RunAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Report {
@@ -248,14 +385,14 @@ impl Report {
                 let (status, reason) = match status {
                     // Some subjects were not judged: not a pass, even with findings for the rest.
                     CheckStatus::Evaluated if !unknown.is_empty() => {
-                        ("unknown", Some(crate::checks::finding::summarise_unknown(&unknown)))
+                        (CheckOutcome::Unknown, Some(crate::checks::finding::summarise_unknown(&unknown)))
                     }
-                    CheckStatus::Evaluated if findings > 0 => ("fail", None),
-                    CheckStatus::Evaluated => ("pass", None),
-                    CheckStatus::Unknown(r) => ("unknown", Some(r.clone())),
-                    CheckStatus::Skipped(r) => ("skipped", Some(r.clone())),
+                    CheckStatus::Evaluated if findings > 0 => (CheckOutcome::Fail, None),
+                    CheckStatus::Evaluated => (CheckOutcome::Pass, None),
+                    CheckStatus::Unknown(r) => (CheckOutcome::Unknown, Some(r.clone())),
+                    CheckStatus::Skipped(r) => (CheckOutcome::Skipped, Some(r.clone())),
                 };
-                (*check, CheckSummary { status: status.into(), findings, exempted, reason })
+                (*check, CheckSummary { status, findings, exempted, reason })
             })
             .collect();
         let summary = Summary {
@@ -271,12 +408,7 @@ impl Report {
         };
         Report {
             schema_version: SCHEMA_VERSION,
-            run_id: run.run_id,
-            account_id: run.account_id,
-            action: run.action,
-            mode: run.mode,
-            generated_at: run.generated_at,
-            data_as_of: run.data_as_of,
+            run,
             summary,
             findings: evaluation.findings,
             findings_omitted: 0,
@@ -291,7 +423,12 @@ impl Report {
 
     /// Checks whose status is `unknown`: the run could not tell whether they pass.
     pub fn unknown_checks(&self) -> Vec<CheckId> {
-        self.summary.checks.iter().filter(|(_, c)| c.status == "unknown").map(|(id, _)| *id).collect()
+        self.summary
+            .checks
+            .iter()
+            .filter(|(_, c)| c.status == CheckOutcome::Unknown)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Serialises the report within `max_bytes`, dropping the least severe findings first

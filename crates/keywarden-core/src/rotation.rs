@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The user tag that holds keywarden's rotation record.
 pub const ROTATION_TAG: &str = "keywarden:rotation";
@@ -426,20 +426,102 @@ pub enum Step {
     },
 }
 
-impl Step {
-    pub fn name(&self) -> &'static str {
+/// The kind of a step, without its keys: what the report, the digest and the rotation
+/// events name, so the three agree and nobody matches on strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Nothing to do now.
+    None,
+    /// The key is due soon.
+    Warn,
+    /// A rotation starts.
+    Create,
+    /// An unstored key of an interrupted run is deleted before starting over.
+    Recover,
+    /// A stored secret's grace period is recorded.
+    Resume,
+    /// Both keys stay active.
+    Hold,
+    /// The old key is deactivated.
+    Deactivate,
+    /// The old key is deleted.
+    Delete,
+    /// The record is removed.
+    Clear,
+    /// The rotation needs a human.
+    Blocked,
+    /// Not known: the user's keys were not read, so no step was planned.
+    Unknown,
+}
+
+impl StepKind {
+    /// The name in reports, digests and SNS message attributes.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Step::None => "none",
-            Step::Warn { .. } => "warn",
-            Step::Create { .. } => "create",
-            Step::Recover { .. } => "recover",
-            Step::Resume { .. } => "resume",
-            Step::Hold { .. } => "hold",
-            Step::Deactivate { .. } => "deactivate",
-            Step::Delete { .. } => "delete",
-            Step::Clear => "clear",
-            Step::Blocked { .. } => "blocked",
+            StepKind::None => "none",
+            StepKind::Warn => "warn",
+            StepKind::Create => "create",
+            StepKind::Recover => "recover",
+            StepKind::Resume => "resume",
+            StepKind::Hold => "hold",
+            StepKind::Deactivate => "deactivate",
+            StepKind::Delete => "delete",
+            StepKind::Clear => "clear",
+            StepKind::Blocked => "blocked",
+            StepKind::Unknown => "unknown",
         }
+    }
+
+    /// Whether a done step of this kind is an event a human wants on its own (the key
+    /// changed hands, or both keys stay active); the rest go in the digest only.
+    pub fn alerts_when_done(self) -> bool {
+        matches!(
+            self,
+            StepKind::Create | StepKind::Recover | StepKind::Hold | StepKind::Deactivate | StepKind::Delete
+        )
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so the digest's column widths apply.
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StepKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for StepKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Step {
+    /// The step's kind, for the report.
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::None => StepKind::None,
+            Step::Warn { .. } => StepKind::Warn,
+            Step::Create { .. } => StepKind::Create,
+            Step::Recover { .. } => StepKind::Recover,
+            Step::Resume { .. } => StepKind::Resume,
+            Step::Hold { .. } => StepKind::Hold,
+            Step::Deactivate { .. } => StepKind::Deactivate,
+            Step::Delete { .. } => StepKind::Delete,
+            Step::Clear => StepKind::Clear,
+            Step::Blocked { .. } => StepKind::Blocked,
+        }
+    }
+
+    /// The step's name, as in the report.
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The old and new key ids the step is about.

@@ -46,8 +46,8 @@ fn literal(previous: &Report, current: &Report) -> Changes {
         }
     }
     Changes {
-        previous_run_id: previous.run_id.clone(),
-        previous_generated_at: previous.generated_at,
+        previous_run_id: previous.run.run_id.clone(),
+        previous_generated_at: previous.run.generated_at,
         ongoing: now.intersection(&before).count(),
         new,
         resolved,
@@ -72,7 +72,13 @@ fn indexed_changes_say_what_the_literal_rule_says() {
     for previous in &runs {
         for current in &runs {
             let changes = Changes::between(previous, current);
-            assert_eq!(changes, literal(previous, current), "{} -> {}", previous.run_id, current.run_id);
+            assert_eq!(
+                changes,
+                literal(previous, current),
+                "{} -> {}",
+                previous.run.run_id,
+                current.run.run_id
+            );
             seen_new |= !changes.new.is_empty();
             seen_resolved |= !changes.resolved.is_empty();
             seen_unverified |= !changes.unverified.is_empty();

@@ -15,7 +15,7 @@ use keywarden_core::fixtures::{
     MFA_GROUP,
 };
 use keywarden_core::model::{AccountSummary, PasswordPolicy, VirtualMfaDevice};
-use keywarden_core::report::{RunInfo, SCHEMA_VERSION};
+use keywarden_core::report::{RunAction, RunInfo, SCHEMA_VERSION};
 use keywarden_core::{
     AuditPolicy, CheckId, CredentialReport, Finding, Inventory, ReadFailure, Report, RotationMode, Severity,
 };
@@ -24,7 +24,7 @@ fn run_info() -> RunInfo {
     RunInfo {
         run_id: "run-0001".into(),
         account_id: ACCOUNT.into(),
-        action: "audit".into(),
+        action: RunAction::Audit,
         mode: RotationMode::DryRun,
         generated_at: now(),
         data_as_of: Some(now() - Duration::hours(3)),
@@ -298,12 +298,12 @@ fn run_facts_and_warnings_are_carried_over() {
     ev.statuses.insert(CheckId::UserInNoGroup, CheckStatus::Evaluated);
     let report = build(ev);
     assert_eq!(report.schema_version, SCHEMA_VERSION);
-    assert_eq!(report.run_id, "run-0001");
-    assert_eq!(report.account_id, ACCOUNT);
-    assert_eq!(report.action, "audit");
-    assert_eq!(report.mode, RotationMode::DryRun);
-    assert_eq!(report.generated_at, now());
-    assert_eq!(report.data_as_of, Some(now() - Duration::hours(3)));
+    assert_eq!(report.run.run_id, "run-0001");
+    assert_eq!(report.run.account_id, ACCOUNT);
+    assert_eq!(report.run.action, "audit");
+    assert_eq!(report.run.mode, RotationMode::DryRun);
+    assert_eq!(report.run.generated_at, now());
+    assert_eq!(report.run.data_as_of, Some(now() - Duration::hours(3)));
     assert_eq!(report.warnings, vec!["user x: tag names unknown check".to_string()]);
     let json = serde_json::to_value(&report).expect("a report serialises");
     assert_eq!(json["mode"], "dry-run");

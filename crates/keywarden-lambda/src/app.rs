@@ -1,26 +1,27 @@
-//! One invocation, start to finish: parse, collect, evaluate, enrich, report, notify.
+//! One invocation, start to finish: parse, collect, evaluate, enrich, plan and act, report,
+//! archive, notify.
 //!
 //! Generic over the core's ports so the whole flow is unit-tested with in-memory fakes;
 //! `main` only wires the AWS adapters in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use keywarden_core::checks::{
-    apply_live, evaluate, rotation_exemption, sort_findings, CheckStatus, Evaluation, UserScope,
+    apply_live, evaluate, rotation_exemption, Evaluation, RotationCoverage, RotationFinding, UserScope,
 };
 use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
-use keywarden_core::report::{Action as RotationAction, ActionStatus, Changes, RunInfo};
-use keywarden_core::rotation::{self, HoldCause, SecretState, Step};
-use keywarden_core::{CheckId, Config, Finding, Inventory, ReadFailure, Report, RotationMode};
+use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunInfo};
+use keywarden_core::rotation::{self, SecretState, Step};
+use keywarden_core::{Config, Inventory, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::error::HandlerError;
-use crate::event::{self, Action, Request, Trigger};
+use crate::event::{self, Request, RunAction, Trigger};
 
 /// How much of the invocation is left, asked before each user's rotation step; `None` when
 /// no deadline is known. A function rather than a number so the loop sees time pass.
@@ -61,6 +62,8 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         RawValue::from_string(json).map_err(|e| HandlerError::Internal(e.to_string()))
     }
 
+    /// One run, stage by stage: collect → evaluate → enrich → plan and act → report →
+    /// archive → notify. Each stage is a core function or a port call; this only orders them.
     pub async fn run(
         &self,
         request: &Request,
@@ -69,6 +72,54 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         remaining: Remaining<'_>,
     ) -> Result<Report, HandlerError> {
         let rotation_mode = self.rotation_mode(request)?;
+        let (notify, warnings) = self.notify_decision(request)?;
+
+        // The clients live as long as the warm process; count only this invocation's calls.
+        let calls_before = self.directory.api_calls();
+        let inventory = self.directory.collect().await;
+        let scope = scope(&inventory, request)?;
+
+        let mut evaluation = evaluate(&inventory, &self.config.audit, &scope, now);
+        let mut errors = inventory.failures();
+        self.enrich(&mut evaluation, &mut errors).await;
+        evaluation.warnings.extend(warnings);
+
+        let mut actions = Vec::new();
+        if let Some(mode) = rotation_mode {
+            actions =
+                self.rotate(&inventory, request, mode, now, remaining, &mut evaluation, &mut errors).await;
+        }
+
+        let run = RunInfo {
+            run_id: run_id.to_string(),
+            account_id: inventory.account_id.clone().unwrap_or_else(|_| "unknown".into()),
+            action: request.action,
+            mode: rotation_mode.unwrap_or(RotationMode::Off),
+            generated_at: now,
+            data_as_of: inventory.credential_report.as_ref().ok().map(|r| r.generated_at),
+        };
+        let mut report = Report::build(run, evaluation, errors, self.calls_since(&calls_before));
+        report.actions = actions;
+        info!(
+            account = %report.run.account_id,
+            users = report.summary.users_scanned,
+            findings = report.summary.findings,
+            errors = report.errors.len(),
+            api_calls = report.summary.api_calls_total,
+            actions = report.actions.len(),
+            "run finished"
+        );
+
+        self.archive(&mut report, request, &inventory).await;
+        if notify {
+            self.notify(&mut report).await;
+        }
+        Ok(report)
+    }
+
+    /// Whether this run alerts, and the warning a scheduled run with no topic earns. An
+    /// explicit `notify: true` with no topic is refused rather than silently dropped.
+    fn notify_decision(&self, request: &Request) -> Result<(bool, Vec<String>), HandlerError> {
         let mut warnings = Vec::new();
         let notify = match (request.notify, &request.trigger) {
             (Some(true), _) if self.notifier.is_none() => {
@@ -84,124 +135,80 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
                 self.notifier.is_some()
             }
         };
+        Ok((notify, warnings))
+    }
 
-        // The clients live as long as the warm process; count only this invocation's calls.
-        let calls_before = self.directory.api_calls();
-        let inventory = self.directory.collect().await;
-        let scope = match &request.users {
-            None => UserScope::All,
-            Some(users) => {
-                check_users_exist(&inventory, users)?;
-                UserScope::Only(users.clone())
-            }
-        };
-
-        let mut evaluation = evaluate(&inventory, &self.config.audit, &scope, now);
+    /// The live reads the evaluation asks for, folded in; their failures become errors and
+    /// leave the findings as the credential report had them.
+    async fn enrich(&self, evaluation: &mut Evaluation, errors: &mut Vec<ReadFailure>) {
         let live_req = evaluation.live_request();
-        let mut errors: Vec<ReadFailure> = [
-            inventory.account_id.as_ref().err(),
-            inventory.credential_report.as_ref().err(),
-            inventory.authorization.as_ref().err(),
-            inventory.virtual_mfa_devices.as_ref().err(),
-            inventory.account_summary.as_ref().err(),
-            inventory.password_policy.as_ref().err(),
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        if !live_req.is_empty() {
-            let live = self.directory.live_details(&live_req).await;
-            errors.extend(live.access_keys.values().filter_map(|r| r.as_ref().err()).cloned());
-            errors.extend(live.login_profiles.values().filter_map(|r| r.as_ref().err()).cloned());
-            apply_live(&mut evaluation, &live);
+        if live_req.is_empty() {
+            return;
         }
-        evaluation.warnings.extend(warnings);
+        let live = self.directory.live_details(&live_req).await;
+        errors.extend(live.failures());
+        apply_live(evaluation, &live);
+    }
 
-        let mut actions = Vec::new();
-        if let Some(mode) = rotation_mode {
-            actions =
-                self.rotate(&inventory, request, mode, now, remaining, &mut evaluation, &mut errors).await;
-        }
-
-        let run = RunInfo {
-            run_id: run_id.to_string(),
-            account_id: inventory.account_id.clone().unwrap_or_else(|_| "unknown".into()),
-            action: request.action.as_str().to_string(),
-            mode: rotation_mode.unwrap_or(RotationMode::Off),
-            generated_at: now,
-            data_as_of: inventory.credential_report.as_ref().ok().map(|r| r.generated_at),
-        };
+    /// The API calls this invocation made, by operation.
+    fn calls_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         let mut api_calls = self.directory.api_calls();
-        for (op, n) in &calls_before {
+        for (op, n) in before {
             if let Some(total) = api_calls.get_mut(op) {
                 *total -= (*n).min(*total);
             }
         }
         api_calls.retain(|_, n| *n > 0);
-        let mut report = Report::build(run, evaluation, errors, api_calls);
-        report.actions = actions;
-        info!(
-            account = %report.account_id,
-            users = report.summary.users_scanned,
-            findings = report.summary.findings,
-            errors = report.errors.len(),
-            api_calls = report.summary.api_calls_total,
-            actions = report.actions.len(),
-            "run finished"
-        );
+        api_calls
+    }
 
-        // Only full runs are evidence: a run scoped to some users would make everyone else
-        // look resolved.
-        if let (Some(store), None, Ok(account)) = (&self.store, &request.users, &inventory.account_id) {
-            match store.previous(account).await {
-                Ok(Some(previous)) => report.changes = Some(Changes::between(&previous, &report)),
-                Ok(None) => info!("no previous report archived; every finding counts as new next time"),
-                Err(e) => {
-                    warn!(error = %e, "could not read the previous report");
-                    report.errors.push(e);
-                }
-            }
-            match store.save(&report).await {
-                Ok(uri) => report.archive = Some(uri),
-                Err(e) => {
-                    warn!(error = %e, "could not archive the report");
-                    report.errors.push(e);
-                }
+    /// Compares with the previous archived run and archives this one. Only full runs are
+    /// evidence: a run scoped to some users would make everyone else look resolved.
+    async fn archive(&self, report: &mut Report, request: &Request, inventory: &Inventory) {
+        let (Some(store), None, Ok(account)) = (&self.store, &request.users, &inventory.account_id) else {
+            return;
+        };
+        match store.previous(account).await {
+            Ok(Some(previous)) => report.changes = Some(Changes::between(&previous, report)),
+            Ok(None) => info!("no previous report archived; every finding counts as new next time"),
+            Err(e) => {
+                warn!(error = %e, "could not read the previous report");
+                report.errors.push(e);
             }
         }
+        match store.save(report).await {
+            Ok(uri) => report.archive = Some(uri),
+            Err(e) => {
+                warn!(error = %e, "could not archive the report");
+                report.errors.push(e);
+            }
+        }
+    }
 
+    /// The digest, then one event per rotation step worth an alert of its own. A failed
+    /// publish is an error in the report, never a silent gap.
+    async fn notify(&self, report: &mut Report) {
         let clean = report.summary.findings == 0 && report.errors.is_empty() && report.actions.is_empty();
-        if notify && clean && !self.config.notify_clean_runs {
+        if clean && !self.config.notify_clean_runs {
             info!("nothing to report and NOTIFY_CLEAN_RUNS=false: no digest");
-        } else if notify {
-            if let Some(notifier) = &self.notifier {
-                match notifier.publish(&report).await {
-                    Ok(id) => info!(message_id = %id, "summary published"),
-                    Err(e) => {
-                        warn!(error = %e, "could not publish the summary");
-                        report.errors.push(ReadFailure::new(
-                            "sns:Publish",
-                            e.code.clone(),
-                            e.message.clone(),
-                        ));
-                    }
-                }
-                let events: Vec<RotationAction> =
-                    report.actions.iter().filter(|a| worth_an_alert(a)).cloned().collect();
-                for action in events {
-                    if let Err(e) = notifier.publish_rotation(&report.account_id, &action).await {
-                        warn!(error = %e, user = %action.user, "could not publish a rotation event");
-                        report.errors.push(ReadFailure::new(
-                            "sns:Publish",
-                            e.code.clone(),
-                            e.message.clone(),
-                        ));
-                    }
-                }
+            return;
+        }
+        let Some(notifier) = &self.notifier else { return };
+        match notifier.publish(report).await {
+            Ok(id) => info!(message_id = %id, "summary published"),
+            Err(e) => {
+                warn!(error = %e, "could not publish the summary");
+                report.errors.push(ReadFailure::new("sns:Publish", e.code.clone(), e.message.clone()));
             }
         }
-        Ok(report)
+        let events: Vec<RotationAction> =
+            report.actions.iter().filter(|a| a.worth_an_alert()).cloned().collect();
+        for action in events {
+            if let Err(e) = notifier.publish_rotation(&report.run.account_id, &action).await {
+                warn!(error = %e, user = %action.user, "could not publish a rotation event");
+                report.errors.push(ReadFailure::new("sns:Publish", e.code.clone(), e.message.clone()));
+            }
+        }
     }
 
     /// What this run may do to keys: scheduled runs follow `ROTATION_MODE`; an on-demand
@@ -211,8 +218,8 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         let configured = self.config.rotation_mode;
         match (&request.trigger, request.action) {
             (Trigger::Scheduled, _) => Ok((configured != RotationMode::Off).then_some(configured)),
-            (Trigger::OnDemand, Action::Audit) => Ok(None),
-            (Trigger::OnDemand, Action::Rotate) => match (configured, request.dry_run) {
+            (Trigger::OnDemand, RunAction::Audit) => Ok(None),
+            (Trigger::OnDemand, RunAction::Rotate) => match (configured, request.dry_run) {
                 (RotationMode::Off, _) => {
                     Err(HandlerError::BadRequest("rotation is disabled (ROTATION_MODE=off)".into()))
                 }
@@ -275,49 +282,21 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             .collect()
             .await;
         let mut actions = Vec::new();
+        let mut findings = Vec::new();
         for outcome in outcomes {
-            if let Some(finding) = outcome.finding {
-                if outcome.held_pair_active {
-                    // A held rotation's two active keys are said, with the reason, by the
-                    // held finding; `two_active_access_keys` would say it again without one.
-                    evaluation
-                        .findings
-                        .retain(|f| !(f.check == CheckId::TwoActiveAccessKeys && f.user == finding.user));
-                }
-                evaluation.findings.push(finding);
-            }
+            findings.extend(outcome.finding);
             errors.extend(outcome.error);
             actions.extend(outcome.action);
         }
-        // The rotation checks pass only when every candidate was read and the candidates
-        // themselves are known; otherwise they are unknown, with the reason.
-        let unread: Vec<&str> = actions
-            .iter()
-            .filter(|a| {
-                matches!(a.status, ActionStatus::Failed | ActionStatus::Deferred) && a.step == "unknown"
-            })
-            .map(|a| a.user.as_str())
-            .collect();
-        let status = if !unread.is_empty() {
-            let named: Vec<&str> = unread.iter().take(3).copied().collect();
-            let more =
-                if unread.len() > 3 { format!(" and {} more", unread.len() - 3) } else { String::new() };
-            CheckStatus::Unknown(format!(
-                "the live keys of {}{more} were not read (see errors and actions)",
-                named.join(", ")
-            ))
+        let unread: Vec<String> = actions.iter().filter(|a| a.unread()).map(|a| a.user.clone()).collect();
+        let coverage = if !unread.is_empty() {
+            RotationCoverage::Unread(unread)
         } else if request.users.is_none() && inventory.credential_report.is_err() {
-            CheckStatus::Unknown(
-                "the credential report could not be read, so users due for their first rotation are unknown; only users with a rotation record were checked"
-                    .into(),
-            )
+            RotationCoverage::CandidatesUnknown
         } else {
-            CheckStatus::Evaluated
+            RotationCoverage::Complete
         };
-        for check in [CheckId::RotationBlocked, CheckId::RotationHeldKeyInUse] {
-            evaluation.statuses.insert(check, status.clone());
-        }
-        sort_findings(&mut evaluation.findings);
+        evaluation.fold_rotation(findings, &coverage);
         actions
     }
 
@@ -337,20 +316,16 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
     ) -> UserOutcome {
         let mut out = UserOutcome::default();
         if let Some(left) = remaining().filter(|left| *left < margin) {
-            out.action = Some(RotationAction {
-                user: user.clone(),
-                step: "unknown".into(),
-                reason: format!(
+            out.action = Some(RotationAction::not_planned(
+                &user,
+                ActionStatus::Deferred,
+                format!(
                     "not started: {}s of the invocation were left (DEADLINE_MARGIN_SECONDS={}); the next run carries on",
                     left.as_secs(),
                     margin.as_secs()
                 ),
-                status: ActionStatus::Deferred,
-                old_key_id: None,
-                new_key_id: None,
-                secret_arn: None,
-                error: None,
-            });
+                None,
+            ));
             return out;
         }
         let live = match self.rotator.read(&user, listed.as_ref()).await {
@@ -358,18 +333,13 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             Err(e) => {
                 // Said per user, so the report names whose rotation did not happen.
                 warn!(user, error = %e, "could not read the user's keys; not rotating");
-                out.action = Some(RotationAction {
-                    user: user.clone(),
-                    step: "unknown".into(),
-                    reason:
-                        "the user's keys, tags or secret could not be read; nothing was planned or changed"
-                            .into(),
-                    status: ActionStatus::Failed,
-                    old_key_id: None,
-                    new_key_id: None,
-                    secret_arn: None,
-                    error: Some(e.to_string()),
-                });
+                out.action = Some(RotationAction::not_planned(
+                    &user,
+                    ActionStatus::Failed,
+                    "the user's keys, tags or secret could not be read; nothing was planned or changed"
+                        .into(),
+                    Some(e.to_string()),
+                ));
                 out.error = Some(e);
                 return out;
             }
@@ -383,41 +353,11 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             .unwrap_or_default();
         let exempt = rotation_exemption(&live.tags, &groups, &self.config.audit);
         let plan = rotation::plan(&live.planner_input(exempt), &self.config.rotation, now);
-        if let Some((check, message)) = rotation_finding(&user, &plan.step) {
-            let (old, _) = plan.step.key_ids();
-            out.finding = Some(Finding {
-                check,
-                severity: check.meta().severity,
-                user: Some(user.clone()),
-                resource: live.arn.clone(),
-                access_key_id: old.map(str::to_string),
-                key_slot: None,
-                key_created: None,
-                message,
-                exempted: false,
-                exemption: None,
-            });
-            // Only when IAM shows exactly the record's two keys active.
-            if let Step::Hold { old, new, .. } = &plan.step {
-                let active: BTreeSet<&str> =
-                    live.keys.iter().filter(|k| k.active).map(|k| k.id.as_str()).collect();
-                out.held_pair_active = active == BTreeSet::from([old.as_str(), new.as_str()]);
-            }
-        }
+        out.finding = RotationFinding::of(&user, &live.arn, &plan.step, &live.keys);
         if plan.step == Step::None {
             return out;
         }
-        let (old, new) = plan.step.key_ids();
-        let mut action = RotationAction {
-            user: user.clone(),
-            step: plan.step.name().to_string(),
-            reason: plan.reason.clone(),
-            status: ActionStatus::Planned,
-            old_key_id: old.map(str::to_string),
-            new_key_id: new.map(str::to_string),
-            secret_arn: if new.is_some() { live.secret.arn().map(str::to_string) } else { None },
-            error: None,
-        };
+        let mut action = RotationAction::planned(&user, &plan.step, &plan.reason, live.secret.arn());
         if !plan.step.writes() {
             action.status = ActionStatus::Noted;
         } else if mode == RotationMode::Enforce {
@@ -446,45 +386,19 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
 struct UserOutcome {
     action: Option<RotationAction>,
     /// A blocked or held rotation's finding.
-    finding: Option<Finding>,
-    /// A hold whose two active keys are exactly the record's: the held finding replaces
-    /// the user's `two_active_access_keys`.
-    held_pair_active: bool,
+    finding: Option<RotationFinding>,
     error: Option<ReadFailure>,
 }
 
-/// The finding a planned step raises: a rotation that needs a human, or a held key.
-fn rotation_finding(user: &str, step: &Step) -> Option<(CheckId, String)> {
-    match step {
-        Step::Blocked { reason } => {
-            Some((CheckId::RotationBlocked, format!("rotation of {user}'s key is blocked: {reason}")))
+/// Which users the run judges. A run scoped to users that do not exist is refused before
+/// anything is evaluated.
+fn scope(inventory: &Inventory, request: &Request) -> Result<UserScope, HandlerError> {
+    match &request.users {
+        None => Ok(UserScope::All),
+        Some(users) => {
+            check_users_exist(inventory, users)?;
+            Ok(UserScope::Only(users.clone()))
         }
-        Step::Hold { old, cause: HoldCause::InUse, last_used, .. } => Some((
-            CheckId::RotationHeldKeyInUse,
-            format!(
-                "old key {old} of {user} was used at {} after its grace period; both keys stay active",
-                last_used.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into())
-            ),
-        )),
-        Step::Hold { old, new, cause: HoldCause::HumanReactivated, .. } => Some((
-            CheckId::RotationHeldKeyInUse,
-            format!(
-                "old key {old} of {user} was re-activated by a human after keywarden deactivated it; keywarden will not deactivate or delete it again. To end the hold, move the workload to {new} and deactivate or delete {old} yourself"
-            ),
-        )),
-        _ => None,
-    }
-}
-
-/// Rotation events a human wants to see on their own: started, held, deactivated, deleted,
-/// and any failure. Warnings and dry-run plans go in the digest only.
-fn worth_an_alert(a: &RotationAction) -> bool {
-    match a.status {
-        ActionStatus::Failed => true,
-        ActionStatus::Done => {
-            matches!(a.step.as_str(), "create" | "recover" | "hold" | "deactivate" | "delete")
-        }
-        ActionStatus::Planned | ActionStatus::Noted | ActionStatus::Deferred => false,
     }
 }
 

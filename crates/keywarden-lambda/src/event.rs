@@ -9,26 +9,11 @@ use std::collections::BTreeSet;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use keywarden_core::config::is_iam_name;
+pub use keywarden_core::report::RunAction;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::HandlerError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Audit,
-    Rotate,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Audit => "audit",
-            Action::Rotate => "rotate",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -40,7 +25,7 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub trigger: Trigger,
-    pub action: Action,
+    pub action: RunAction,
     /// `None`: every user.
     pub users: Option<BTreeSet<String>>,
     /// `None`: the trigger's default (scheduled runs follow `NOTIFY_SCHEDULED`, on-demand
@@ -53,7 +38,7 @@ pub struct Request {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OnDemand {
-    action: Action,
+    action: RunAction,
     #[serde(default)]
     dry_run: Option<bool>,
     #[serde(default)]
@@ -81,7 +66,7 @@ pub fn parse(event: Value) -> Result<Request, HandlerError> {
         return Ok(Request {
             trigger: Trigger::Scheduled,
             // A full run: the audit, plus rotation in the configured `ROTATION_MODE`.
-            action: Action::Audit,
+            action: RunAction::Audit,
             users: None,
             notify: None,
             dry_run: false,
@@ -142,7 +127,7 @@ mod tests {
     #[test]
     fn on_demand_audit_with_users() {
         let r = parse(json!({"action": "audit", "users": ["alice", "bob"], "notify": false})).expect("valid");
-        assert_eq!(r.action, Action::Audit);
+        assert_eq!(r.action, RunAction::Audit);
         assert_eq!(r.trigger, Trigger::OnDemand);
         assert_eq!(r.users, Some(["alice".to_string(), "bob".to_string()].into_iter().collect()));
         assert_eq!(r.notify, Some(false));
@@ -155,7 +140,7 @@ mod tests {
             [include_str!("../../../events/audit.json"), include_str!("../../../events/audit-users.json")]
         {
             let v: Value = serde_json::from_str(raw).expect("fixture is JSON");
-            assert_eq!(parse(v).expect("valid").action, Action::Audit);
+            assert_eq!(parse(v).expect("valid").action, RunAction::Audit);
         }
     }
 

@@ -179,7 +179,7 @@ fn published(app: &Failing) -> Vec<Report> {
     app.notifier.as_ref().expect("notifier").inner().published()
 }
 
-fn rotation_events(app: &Failing) -> Vec<keywarden_core::report::Action> {
+fn rotation_events(app: &Failing) -> Vec<keywarden_core::report::RotationAction> {
     app.notifier.as_ref().expect("notifier").inner().rotation_events()
 }
 
@@ -191,7 +191,7 @@ fn executed_users(app: &Failing) -> Vec<String> {
     app.rotator.inner().executed().into_iter().map(|(user, _)| user).collect()
 }
 
-fn action<'a>(report: &'a Report, user: &str) -> &'a keywarden_core::report::Action {
+fn action<'a>(report: &'a Report, user: &str) -> &'a keywarden_core::report::RotationAction {
     report
         .actions
         .iter()
@@ -223,15 +223,15 @@ async fn each_inventory_section_failing_alone_is_reported_and_the_run_goes_on() 
             assert_eq!(policy, "fail", "{section:?}");
         }
         match section {
-            Section::AccountId => assert_eq!(report.account_id, "unknown"),
-            _ => assert_eq!(report.account_id, "123456789012", "{section:?}"),
+            Section::AccountId => assert_eq!(report.run.account_id, "unknown"),
+            _ => assert_eq!(report.run.account_id, "123456789012", "{section:?}"),
         }
         match section {
             Section::CredentialReport => {
-                assert_eq!(report.data_as_of, None);
+                assert_eq!(report.run.data_as_of, None);
                 assert_eq!(report.summary.checks[&CheckId::ConsoleUserWithoutMfa].status, "unknown");
             }
-            _ => assert_eq!(report.data_as_of, Some(now()), "{section:?}"),
+            _ => assert_eq!(report.run.data_as_of, Some(now()), "{section:?}"),
         }
 
         // The digest still goes out and carries the error.
@@ -256,7 +256,7 @@ async fn every_inventory_section_failing_still_returns_a_report_listing_each() {
     let app = audit_app(&plan, BOTH);
     let report = invoke(&app, audit_and_notify()).await.expect("a report, not a failed invocation");
     assert_eq!(report.errors, vec![failure; Section::ALL.len()]);
-    assert_eq!(report.account_id, "unknown");
+    assert_eq!(report.run.account_id, "unknown");
     assert!(report.findings.is_empty(), "nothing read means unknown, never clean: {:?}", report.findings);
     assert!(report.summary.checks.values().all(|c| c.status != "pass"), "{:?}", report.summary.checks);
     assert_eq!(published(&app).len(), 1, "the digest says the audit could not be done");
@@ -304,7 +304,7 @@ async fn a_read_failure_skips_that_user_and_the_other_is_still_rotated() {
     let app = enforce_app(&["alice", "carol"], &plan, BOTH);
     let report = invoke(&app, scheduled()).await.expect("report");
 
-    assert_eq!(report.mode, RotationMode::Enforce);
+    assert_eq!(report.run.mode, RotationMode::Enforce);
     assert_eq!(plan.calls(Operation::Read), 2);
     assert_eq!(error(&report, "iam:ListAccessKeys").code.as_deref(), Some("Throttling"));
     assert_eq!(

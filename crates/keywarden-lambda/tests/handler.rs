@@ -63,9 +63,9 @@ fn keys(report: &Report) -> Vec<(CheckId, Option<String>, Option<u8>)> {
 async fn on_demand_audit_reports_findings_without_a_per_user_read_and_does_not_notify() {
     let app = app(Some(MockNotifier::default()));
     let report = invoke(&app, json!({"action": "audit", "notify": false})).await.expect("report");
-    assert_eq!(report.run_id, "req-1");
-    assert_eq!(report.account_id, "123456789012");
-    assert_eq!(report.data_as_of, Some(now()));
+    assert_eq!(report.run.run_id, "req-1");
+    assert_eq!(report.run.account_id, "123456789012");
+    assert_eq!(report.run.data_as_of, Some(now()));
     let mut got = keys(&report);
     got.sort();
     let mut want = vec![
@@ -185,7 +185,7 @@ async fn read_failures_become_errors_and_unknown_checks() {
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].code.as_deref(), Some("AccessDenied"));
-    assert_eq!(report.data_as_of, None);
+    assert_eq!(report.run.data_as_of, None);
     for check in [CheckId::ConsoleUserWithoutMfa, CheckId::AccessKeyNotRotated, CheckId::AccessKeyUnused] {
         assert_eq!(report.summary.checks[&check].status, "unknown", "{check}");
     }
@@ -256,7 +256,7 @@ async fn scheduled_enforce_run_rotates_due_keys_and_announces_it() {
     let app =
         rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], Some(MockNotifier::default()));
     let report = invoke(&app, scheduled()).await.expect("report");
-    assert_eq!(report.mode, RotationMode::Enforce);
+    assert_eq!(report.run.mode, RotationMode::Enforce);
     assert_eq!(report.actions.len(), 1, "{:?}", report.actions);
     let a = &report.actions[0];
     assert_eq!((a.user.as_str(), a.step.as_str(), a.status), ("alice", "create", ActionStatus::Done));
@@ -275,7 +275,7 @@ async fn scheduled_enforce_run_rotates_due_keys_and_announces_it() {
 async fn dry_run_plans_and_changes_nothing() {
     let app = rotating_app(&[], vec![live_alice(&[])], None);
     let report = invoke(&app, scheduled()).await.expect("report");
-    assert_eq!(report.mode, RotationMode::DryRun);
+    assert_eq!(report.run.mode, RotationMode::DryRun);
     assert_eq!(report.actions[0].status, ActionStatus::Planned);
     assert_eq!(report.actions[0].step, "create");
     assert!(app.rotator.executed().is_empty());
@@ -286,7 +286,7 @@ async fn dry_run_plans_and_changes_nothing() {
 async fn audits_do_not_rotate() {
     let app = rotating_app(&[("ROTATION_MODE", "enforce")], vec![live_alice(&[])], None);
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
-    assert_eq!(report.mode, RotationMode::Off);
+    assert_eq!(report.run.mode, RotationMode::Off);
     assert!(report.actions.is_empty());
     assert!(app.rotator.executed().is_empty());
 }

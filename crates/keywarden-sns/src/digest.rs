@@ -28,7 +28,7 @@ pub fn subject(report: &Report) -> String {
         .filter(|s| **s >= Severity::High)
         .filter_map(|s| report.summary.by_severity.get(s).filter(|n| **n > 0).map(|n| format!("{n} {s}")))
         .collect();
-    let mut text = format!("keywarden {}: ", report.account_id);
+    let mut text = format!("keywarden {}: ", report.run.account_id);
     if counts.is_empty() {
         let _ = write!(text, "{} open findings, none high or critical", report.summary.findings);
     } else {
@@ -67,17 +67,17 @@ pub fn email_text(report: &Report) -> String {
     let archive = report.archive.as_deref();
     let mut out = String::new();
     let s = &report.summary;
-    let _ = writeln!(out, "keywarden {} of AWS account {}", report.action, report.account_id);
-    let _ = writeln!(out, "Run:          {}", report.run_id);
-    let _ = writeln!(out, "Run at:       {}", report.generated_at.format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(out, "keywarden {} of AWS account {}", report.run.action, report.run.account_id);
+    let _ = writeln!(out, "Run:          {}", report.run.run_id);
+    let _ = writeln!(out, "Run at:       {}", report.run.generated_at.format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(
         out,
         "Data as of:   {}",
-        report.data_as_of.map_or("unknown (credential report not read)".into(), |t| {
+        report.run.data_as_of.map_or("unknown (credential report not read)".into(), |t| {
             t.format("%Y-%m-%d %H:%M UTC").to_string()
         })
     );
-    let _ = writeln!(out, "Rotation:     {}", report.mode);
+    let _ = writeln!(out, "Rotation:     {}", report.run.mode);
     let _ = writeln!(out, "Users:        {}", s.users_scanned);
     let _ = writeln!(out);
 

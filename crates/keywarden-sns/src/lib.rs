@@ -15,7 +15,8 @@ use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
 use keywarden_core::model::error_chain;
 use keywarden_core::ports::{Notifier, NotifyError};
-use keywarden_core::report::{Action, ActionStatus};
+use keywarden_core::report::{ActionStatus, RotationAction};
+use keywarden_core::rotation::StepKind;
 use keywarden_core::Report;
 
 #[derive(Debug, Clone)]
@@ -50,14 +51,18 @@ impl Notifier for SnsNotifier {
             .message(sns_message(report).map_err(|e| NotifyError { code: None, message: e.to_string() })?)
             .message_attributes("severity", attribute(worst)?)
             .message_attributes("event_type", attribute("digest")?)
-            .message_attributes("account", attribute(&report.account_id)?)
+            .message_attributes("account", attribute(&report.run.account_id)?)
             .send()
             .await
             .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 
-    async fn publish_rotation(&self, account_id: &str, action: &Action) -> Result<String, NotifyError> {
+    async fn publish_rotation(
+        &self,
+        account_id: &str,
+        action: &RotationAction,
+    ) -> Result<String, NotifyError> {
         let (severity, event) = rotation_event(action);
         let out = self
             .client
@@ -67,7 +72,7 @@ impl Notifier for SnsNotifier {
             .message(rotation_text(account_id, action))
             .message_attributes("severity", attribute(severity)?)
             .message_attributes("event_type", attribute("rotation")?)
-            .message_attributes("rotation_step", attribute(&action.step)?)
+            .message_attributes("rotation_step", attribute(action.step.as_str())?)
             .message_attributes("account", attribute(account_id)?)
             .message_attributes("user", attribute(&action.user)?)
             .send()
@@ -78,18 +83,20 @@ impl Notifier for SnsNotifier {
 }
 
 /// The severity and the words of a rotation event: a failure or a held key needs a human.
-pub fn rotation_event(action: &Action) -> (&'static str, String) {
+pub fn rotation_event(action: &RotationAction) -> (&'static str, String) {
     if action.status == ActionStatus::Failed {
         return ("high", format!("key rotation step `{}` failed", action.step));
     }
-    match action.step.as_str() {
-        "create" | "recover" => ("info", "key rotation started".into()),
-        "resume" => ("info", "key rotation resumed".into()),
-        "hold" => ("high", "old key still in use; rotation held".into()),
-        "deactivate" => ("low", "old key deactivated".into()),
-        "delete" => ("low", "old key deleted; rotation finished".into()),
-        "blocked" => ("medium", "key rotation blocked".into()),
-        other => ("info", format!("key rotation step `{other}`")),
+    match action.step {
+        StepKind::Create | StepKind::Recover => ("info", "key rotation started".into()),
+        StepKind::Resume => ("info", "key rotation resumed".into()),
+        StepKind::Hold => ("high", "old key still in use; rotation held".into()),
+        StepKind::Deactivate => ("low", "old key deactivated".into()),
+        StepKind::Delete => ("low", "old key deleted; rotation finished".into()),
+        StepKind::Blocked => ("medium", "key rotation blocked".into()),
+        other @ (StepKind::None | StepKind::Warn | StepKind::Clear | StepKind::Unknown) => {
+            ("info", format!("key rotation step `{other}`"))
+        }
     }
 }
 
@@ -103,7 +110,7 @@ fn status_word(s: ActionStatus) -> &'static str {
     }
 }
 
-fn rotation_text(account_id: &str, a: &Action) -> String {
+fn rotation_text(account_id: &str, a: &RotationAction) -> String {
     let (_, event) = rotation_event(a);
     let mut out = format!(
         "{event}\n\nAccount: {account_id}\nUser:    {}\nStep:    {} ({})\nReason:  {}\n",
@@ -135,14 +142,14 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
     use chrono::{TimeZone, Utc};
     use keywarden_core::checks::Evaluation;
-    use keywarden_core::report::RunInfo;
+    use keywarden_core::report::{RunAction, RunInfo};
     use keywarden_core::RotationMode;
 
     fn report(account: &str) -> Report {
         let run = RunInfo {
             run_id: "run-1".into(),
             account_id: account.into(),
-            action: "audit".into(),
+            action: RunAction::Audit,
             mode: RotationMode::DryRun,
             generated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date"),
             data_as_of: None,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use keywarden_core::checks::{CheckStatus, Evaluation};
-use keywarden_core::report::{Action, ActionStatus, Changes, RunInfo};
+use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunAction, RunInfo};
 use keywarden_core::{CheckId, Finding, ReadFailure, Report, RotationMode, Severity};
 use keywarden_sns::{email_text, sns_message, subject, MAX_SUBJECT_CHARS};
 
@@ -76,7 +76,7 @@ fn fixed_report() -> Report {
     let run = RunInfo {
         run_id: "7f3c2a10-5d2e-4c1b-9a61-3e8f0b6d2c44".into(),
         account_id: "123456789012".into(),
-        action: "audit".into(),
+        action: RunAction::Audit,
         mode: RotationMode::Enforce,
         generated_at: at(23, 6),
         data_as_of: Some(at(23, 5)),
@@ -96,9 +96,9 @@ fn fixed_report() -> Report {
         ongoing: 4,
         unverified: vec![],
     });
-    report.actions = vec![Action {
+    report.actions = vec![RotationAction {
         user: "ci-deployer".into(),
-        step: "create".into(),
+        step: keywarden_core::rotation::StepKind::Create,
         reason: "key is older than 90 days".into(),
         status: ActionStatus::Done,
         old_key_id: Some("AKIAEXAMPLE000000001".into()),
@@ -167,7 +167,7 @@ fn a_finding_on_each_of_5000_users_fits_in_one_sns_message() {
     let run = RunInfo {
         run_id: "big".into(),
         account_id: "123456789012".into(),
-        action: "audit".into(),
+        action: RunAction::Audit,
         mode: RotationMode::DryRun,
         generated_at: at(23, 6),
         data_as_of: Some(at(23, 5)),

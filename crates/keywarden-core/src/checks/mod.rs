@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalogue::{CheckId, DataSource, Scope};
 use crate::config::AuditPolicy;
-use crate::model::{Inventory, ReadFailure};
+use crate::model::Inventory;
 
 pub mod account;
 pub mod control;
@@ -31,17 +31,6 @@ pub use finding::{sort_findings, CheckStatus, Evaluation, Finding, SubjectUnknow
 pub use live::{apply_live, live_request};
 pub use rotation::{RotationCoverage, RotationFinding};
 pub use scope::UserScope;
-
-fn source_failure(inv: &Inventory, source: DataSource) -> Option<&ReadFailure> {
-    match source {
-        DataSource::CredentialReport => inv.credential_report.as_ref().err(),
-        DataSource::Authorization => inv.authorization.as_ref().err(),
-        DataSource::VirtualMfaDevices => inv.virtual_mfa_devices.as_ref().err(),
-        DataSource::AccountSummary => inv.account_summary.as_ref().err(),
-        DataSource::PasswordPolicy => inv.password_policy.as_ref().err(),
-        DataSource::LiveKeys => None,
-    }
-}
 
 /// Runs every check of the catalogue over the inventory.
 pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: DateTime<Utc>) -> Evaluation {
@@ -65,7 +54,7 @@ pub fn evaluate(inv: &Inventory, policy: &AuditPolicy, scope: &UserScope, now: D
             ev.statuses.insert(check, CheckStatus::Skipped("run is scoped to named users".into()));
             continue;
         }
-        if let Some(failure) = meta.reads.iter().find_map(|s| source_failure(inv, *s)) {
+        if let Some(failure) = meta.reads.iter().find_map(|s| inv.failure(s.section()?)) {
             ev.statuses.insert(check, CheckStatus::Unknown(failure.to_string()));
             continue;
         }

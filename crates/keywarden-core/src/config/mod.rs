@@ -28,16 +28,9 @@ pub use mode::{RotationMode, UnknownRotationMode};
 pub use setting::{Setting, Variable};
 pub use settings::VARIABLES;
 
-use settings as s;
+pub use crate::model::PasswordRequirements;
 
-/// What CIS and Security Hub require of the account password policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PasswordRequirements {
-    pub min_length: u32,
-    pub reuse_prevention: u32,
-    /// Require upper, lower, digit and symbol (Security Hub IAM.7).
-    pub require_all_classes: bool,
-}
+use settings as s;
 
 /// The thresholds the checks judge by. Nothing in a check is hard-coded but these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
