@@ -33,7 +33,9 @@ use settings as s;
 /// What CIS and Security Hub require of the account password policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PasswordRequirements {
+    /// Shortest password length the policy must enforce (CIS asks for at least 14).
     pub min_length: u32,
+    /// How many previous passwords the policy must forbid reusing (CIS asks for 24).
     pub reuse_prevention: u32,
     /// Require upper, lower, digit and symbol (Security Hub IAM.7).
     pub require_all_classes: bool,
@@ -50,6 +52,7 @@ pub struct AuditPolicy {
     pub inactive_key_max_days: u32,
     /// A key created within this many minutes of its console user counts as created at setup.
     pub setup_window_minutes: u32,
+    /// What the account password policy is judged against.
     pub password: PasswordRequirements,
     /// Members of these groups are exempt from every check (shown as exempted, not hidden).
     pub exempt_groups: BTreeSet<String>,
@@ -110,7 +113,9 @@ impl Default for AuditPolicy {
 /// The whole function configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The thresholds handed to the checks.
     pub audit: AuditPolicy,
+    /// Whether rotation only plans (dry run) or changes keys.
     pub rotation_mode: RotationMode,
     /// The security team's SNS topic; needed only when a run notifies.
     pub topic_arn: Option<String>,
@@ -120,6 +125,7 @@ pub struct Config {
     pub report_max_bytes: usize,
     /// How long to wait for IAM to generate the credential report.
     pub credential_report_max_wait_secs: u64,
+    /// When keys are rotated and how long the old key is kept (ages, grace, in-use window).
     pub rotation: RotationPolicy,
     /// Customer KMS key for the stored secrets; AWS's managed key when `None`.
     pub secret_kms_key_id: Option<String>,
