@@ -1,4 +1,4 @@
-//! End-to-end tests of the alerts (DESIGN.md §7): the real `keywarden` binary, run by
+//! End-to-end tests of the alerts ("Alerts" in `docs/ARCHITECTURE.md`): the real `keywarden` binary, run by
 //! `cargo lambda watch`, publishing to an SNS topic in moto, with SQS queues subscribed to
 //! that topic the way a SIEM or a team would subscribe, and the evidence archive in moto's S3.
 //!
@@ -329,7 +329,7 @@ fn count(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
-/// The subject DESIGN.md §7 asks for, from the report: high and critical counts, new ones.
+/// The subject the alerts design ("Alerts" in `docs/ARCHITECTURE.md`) asks for, from the report: high and critical counts, new ones.
 fn expected_subject(report: &Value) -> String {
     let by = &report["summary"]["by_severity"];
     let parts: Vec<String> = ["critical", "high"]

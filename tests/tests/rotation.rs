@@ -112,7 +112,7 @@ impl Rig {
         report
     }
 
-    /// The rotation events published to SNS so far (one message each, DESIGN §7), as
+    /// The rotation events published to SNS so far (one message each, see "Alerts" in `docs/ARCHITECTURE.md`), as
     /// `(user, step)` from their message attributes.
     fn rotation_events(&self) -> Vec<(String, String)> {
         let attr = |m: &Value, name: &str| m[3][name]["Value"].as_str().unwrap_or_default().to_string();

@@ -1,6 +1,6 @@
 //! Counts the API calls the SDK clients make, per `service:Operation`.
 //!
-//! DESIGN §2 promises that a run's API calls stay O(1) in the number of users, apart from
+//! The design ("Collection" in `docs/ARCHITECTURE.md`) promises that a run's API calls stay O(1) in the number of users, apart from
 //! paging and the users that need action; the count in every report is how that promise is
 //! checked in production and in benchmarks. It is an SDK interceptor, so no call site can
 //! forget to count, and it counts attempts (retries included) because that is what IAM's

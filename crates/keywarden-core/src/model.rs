@@ -14,9 +14,9 @@ use crate::credential_report::CredentialReport;
 /// What CIS and Security Hub require of the account password policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PasswordRequirements {
-    /// The shortest password allowed.
+    /// Shortest password length the policy must enforce (CIS asks for at least 14).
     pub min_length: u32,
-    /// How many earlier passwords may not be reused.
+    /// How many previous passwords the policy must forbid reusing (CIS asks for 24).
     pub reuse_prevention: u32,
     /// Require upper, lower, digit and symbol (Security Hub IAM.7).
     pub require_all_classes: bool,
@@ -34,10 +34,12 @@ pub struct ReadFailure {
     /// The AWS error code (`AccessDenied`, `Throttling`, …) when the service sent one; `None`
     /// for transport failures such as a refused connection.
     pub code: Option<String>,
+    /// What the SDK said, with its source chain; for people, not for matching (match `code`).
     pub message: String,
 }
 
 impl ReadFailure {
+    /// A failure of `operation`; `code` is the AWS error code when the service sent one.
     pub fn new(operation: impl Into<String>, code: Option<String>, message: impl Into<String>) -> Self {
         Self { operation: operation.into(), code, message: message.into() }
     }
@@ -72,9 +74,13 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 pub struct Inventory {
     /// The 12-digit account id, or the read failure that kept us from learning it.
     pub account_id: Collected<String>,
+    /// Every user's credential state; the checks of credential age and use depend on it.
     pub credential_report: Collected<CredentialReport>,
+    /// Users, groups and policies; the checks of permissions and membership depend on it.
     pub authorization: Collected<Authorization>,
+    /// Virtual MFA devices, so hardware and virtual MFA can be told apart.
     pub virtual_mfa_devices: Collected<Vec<VirtualMfaDevice>>,
+    /// The root user's MFA and access-key flags.
     pub account_summary: Collected<AccountSummary>,
     /// `Ok(None)` means the account has no password policy at all (IAM's `NoSuchEntity`),
     /// which is itself a finding, not an error.
@@ -134,7 +140,9 @@ impl Inventory {
 /// Users, groups and their attachments from `GetAccountAuthorizationDetails`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Authorization {
+    /// Users by name.
     pub users: BTreeMap<String, UserDetail>,
+    /// Groups by name.
     pub groups: BTreeMap<String, GroupDetail>,
     /// Managed policies by ARN with their default version's document: every customer-managed
     /// policy, and the AWS-managed ones attached to a user or group.
@@ -144,60 +152,83 @@ pub struct Authorization {
 /// A managed policy and the JSON of its default version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicy {
+    /// The policy's friendly name, for reports.
     pub name: String,
+    /// The policy's ARN; the key that users' and groups' `attached_policies` refer to.
     pub arn: String,
     /// The default version's JSON, or why it could not be read: a policy nobody could read
     /// makes the checks that need it `unknown` for the users it applies to.
     pub document: Collected<String>,
 }
 
+/// One user from `GetAccountAuthorizationDetails`, with everything the permission checks read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserDetail {
+    /// The user name: the key every other per-user map uses.
     pub name: String,
+    /// The user's ARN.
     pub arn: String,
+    /// The IAM path (e.g. `/` or `/service/`).
     pub path: String,
+    /// Names of the groups the user belongs to.
     pub groups: BTreeSet<String>,
     /// Names of inline policies embedded in the user.
     pub inline_policies: Vec<String>,
     /// ARNs of managed policies attached directly to the user.
     pub attached_policies: Vec<String>,
+    /// The user's IAM tags, as given.
     pub tags: BTreeMap<String, String>,
     /// The inline policies' JSON documents by name (URL-decoded).
     pub inline_documents: BTreeMap<String, String>,
 }
 
+/// One group from `GetAccountAuthorizationDetails`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupDetail {
+    /// The group name, as users' `groups` spell it.
     pub name: String,
+    /// The group's ARN.
     pub arn: String,
+    /// Names of inline policies embedded in the group.
     pub inline_policies: Vec<String>,
+    /// ARNs of managed policies attached to the group.
     pub attached_policies: Vec<String>,
     /// The inline policies' JSON documents by name (URL-decoded).
     pub inline_documents: BTreeMap<String, String>,
 }
 
+/// A virtual MFA device from `ListVirtualMFADevices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualMfaDevice {
+    /// The device's serial, which for a virtual device is its ARN.
     pub serial_number: String,
     /// The user the device is assigned to; `None` for a created but unassigned device.
     pub user: Option<String>,
+    /// When it was enabled; `None` when it never was.
     pub enable_date: Option<DateTime<Utc>>,
 }
 
 /// The two account-level flags of `GetAccountSummary` that concern the root user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountSummary {
+    /// `AccountMFAEnabled`: the root user has MFA.
     pub root_mfa_enabled: bool,
+    /// `AccountAccessKeysPresent`: the root user has an access key (it should have none).
     pub root_access_keys_present: bool,
 }
 
 /// The fields of `GetAccountPasswordPolicy` that CIS and Security Hub judge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PasswordPolicy {
+    /// Shortest password allowed.
     pub minimum_length: u32,
+    /// Passwords must contain a symbol.
     pub require_symbols: bool,
+    /// Passwords must contain a digit.
     pub require_numbers: bool,
+    /// Passwords must contain an upper-case letter.
     pub require_uppercase: bool,
+    /// Passwords must contain a lower-case letter.
     pub require_lowercase: bool,
     /// `None`: reuse is not restricted.
     pub reuse_prevention: Option<u32>,
@@ -225,8 +256,11 @@ impl PasswordPolicy {
 /// this is how a per-slot finding learns which key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessKeyMeta {
+    /// The key id, safe to show (it is not the secret).
     pub access_key_id: String,
+    /// `Active` (`true`) or `Inactive`.
     pub active: bool,
+    /// When the key was created.
     pub created: DateTime<Utc>,
 }
 
@@ -234,6 +268,7 @@ pub struct AccessKeyMeta {
 /// cheap (O(users with findings)) and fresher than a credential report that may be hours old.
 #[derive(Debug, Clone, Default)]
 pub struct LiveDetails {
+    /// Each requested user's access keys (`ListAccessKeys`), by user name.
     pub access_keys: BTreeMap<String, Collected<Vec<AccessKeyMeta>>>,
     /// Whether the user still has a console password (`GetLoginProfile`).
     pub login_profiles: BTreeMap<String, Collected<bool>>,
@@ -251,11 +286,14 @@ impl LiveDetails {
 /// Which users a live read is wanted for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveRequest {
+    /// Users whose access keys to list.
     pub access_keys_for: BTreeSet<String>,
+    /// Users whose login profile to read.
     pub login_profile_for: BTreeSet<String>,
 }
 
 impl LiveRequest {
+    /// Whether there is nothing to read, so the reads can be skipped.
     pub fn is_empty(&self) -> bool {
         self.access_keys_for.is_empty() && self.login_profile_for.is_empty()
     }

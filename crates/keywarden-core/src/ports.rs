@@ -34,6 +34,7 @@ pub trait Directory {
 pub struct NotifyError {
     /// The AWS error code, when the service returned one.
     pub code: Option<String>,
+    /// Human-readable cause, with the error's source chain; for logs and the report, not for matching.
     pub message: String,
 }
 
@@ -54,7 +55,9 @@ pub trait Notifier {
 /// What a carried-out step produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Executed {
+    /// The new access key the step created or carried on with; `None` when it involves none.
     pub new_key_id: Option<String>,
+    /// The Secrets Manager ARN holding the new key's secret, when the step knows it.
     pub secret_arn: Option<String>,
 }
 
@@ -153,7 +156,7 @@ pub trait Rotator {
     ) -> impl Future<Output = Result<LiveUser, ReadFailure>> + Send;
 
     /// Carries out one planned step on the state `live` was read in. On failure nothing is
-    /// left that a later run cannot recover (see DESIGN §5); the error says what was undone.
+    /// left that a later run cannot recover (see "Rotation" in `docs/ARCHITECTURE.md`); the error says what was undone.
     fn execute(
         &self,
         live: &LiveUser,

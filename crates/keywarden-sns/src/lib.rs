@@ -1,9 +1,15 @@
 //! keywarden's SNS notifier: tells the security team what a run found.
 //!
-//! For now it publishes one plain-text summary per run (counts by severity, the worst
-//! findings, errors). It never includes anything secret: the report it renders carries key
+//! It publishes two kinds of message to one topic: a digest per run (a JSON message
+//! structure with an email text and a one-line form, see [`digest`]), and an event per
+//! key-rotation step ([`SnsNotifier`]'s `publish_rotation`). Every message carries the
+//! message attributes `severity`, `event_type` (`digest` or `rotation`) and `account`, and
+//! rotation events also `rotation_step` and `user`, so subscribers can filter with SNS
+//! subscription filter policies instead of parsing bodies. It never includes anything secret: the report it renders carries key
 //! ids, never secret keys. SNS limits are respected here rather than trusted to the caller:
 //! a subject of at most 100 characters without newlines, a body under 256 KB.
+
+#![warn(missing_docs)]
 
 use std::fmt::Write as _;
 
@@ -19,6 +25,7 @@ use keywarden_core::report::{ActionStatus, RotationAction};
 use keywarden_core::rotation::StepKind;
 use keywarden_core::Report;
 
+/// The [`Notifier`] that publishes to one SNS topic; cheap to clone (the client is shared).
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
@@ -26,6 +33,7 @@ pub struct SnsNotifier {
 }
 
 impl SnsNotifier {
+    /// Publishes to `topic_arn` with `client`; nothing is checked until the first publish.
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         Self { client, topic_arn: topic_arn.into() }
     }

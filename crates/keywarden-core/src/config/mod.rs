@@ -43,6 +43,7 @@ pub struct AuditPolicy {
     pub inactive_key_max_days: u32,
     /// A key created within this many minutes of its console user counts as created at setup.
     pub setup_window_minutes: u32,
+    /// What the account password policy is judged against.
     pub password: PasswordRequirements,
     /// Members of these groups are exempt from every check (shown as exempted, not hidden).
     pub exempt_groups: BTreeSet<String>,
@@ -103,7 +104,9 @@ impl Default for AuditPolicy {
 /// The whole function configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The thresholds handed to the checks.
     pub audit: AuditPolicy,
+    /// Whether rotation only plans (dry run) or changes keys.
     pub rotation_mode: RotationMode,
     /// The security team's SNS topic; needed only when a run notifies.
     pub topic_arn: Option<String>,
@@ -113,6 +116,7 @@ pub struct Config {
     pub report_max_bytes: usize,
     /// How long to wait for IAM to generate the credential report.
     pub credential_report_max_wait_secs: u64,
+    /// When keys are rotated and how long the old key is kept (ages, grace, in-use window).
     pub rotation: RotationPolicy,
     /// Customer KMS key for the stored secrets; AWS's managed key when `None`.
     pub secret_kms_key_id: Option<String>,
