@@ -62,54 +62,10 @@ impl Operation {
     ];
 }
 
-/// One section of an [`Inventory`]: a failing [`Directory::collect`] replaces the sections
-/// its plan names, because in production each section is its own IAM read that fails alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Section {
-    AccountId,
-    CredentialReport,
-    Authorization,
-    VirtualMfaDevices,
-    AccountSummary,
-    PasswordPolicy,
-}
-
-impl Section {
-    /// Every section, in the order of [`Inventory`]'s fields.
-    pub const ALL: [Section; 6] = [
-        Section::AccountId,
-        Section::CredentialReport,
-        Section::Authorization,
-        Section::VirtualMfaDevices,
-        Section::AccountSummary,
-        Section::PasswordPolicy,
-    ];
-
-    /// The AWS operation that reads this section in production, for failures that look like
-    /// the real ones (`iam:GetCredentialReport`, …).
-    pub fn operation(self) -> &'static str {
-        match self {
-            Section::AccountId => "sts:GetCallerIdentity",
-            Section::CredentialReport => "iam:GetCredentialReport",
-            Section::Authorization => "iam:GetAccountAuthorizationDetails",
-            Section::VirtualMfaDevices => "iam:ListVirtualMFADevices",
-            Section::AccountSummary => "iam:GetAccountSummary",
-            Section::PasswordPolicy => "iam:GetAccountPasswordPolicy",
-        }
-    }
-
-    /// Replaces this section of `inventory` with `Err(failure)`.
-    pub fn fail(self, inventory: &mut Inventory, failure: ReadFailure) {
-        match self {
-            Section::AccountId => inventory.account_id = Err(failure),
-            Section::CredentialReport => inventory.credential_report = Err(failure),
-            Section::Authorization => inventory.authorization = Err(failure),
-            Section::VirtualMfaDevices => inventory.virtual_mfa_devices = Err(failure),
-            Section::AccountSummary => inventory.account_summary = Err(failure),
-            Section::PasswordPolicy => inventory.password_policy = Err(failure),
-        }
-    }
-}
+/// A failing [`Directory::collect`] replaces the sections its plan names, because in
+/// production each section is its own IAM read that fails alone. The sections are the
+/// model's own, so a new section cannot be forgotten here.
+pub use crate::model::Section;
 
 /// Which calls of an operation a rule fails (calls are numbered from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -116,6 +116,31 @@ impl Section {
         Section::AccountSummary,
         Section::PasswordPolicy,
     ];
+
+    /// The AWS operation that reads this section in production: the name a read failure
+    /// carries (`iam:GetCredentialReport`, …), so injected failures look like real ones.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Section::AccountId => "sts:GetCallerIdentity",
+            Section::CredentialReport => "iam:GetCredentialReport",
+            Section::Authorization => "iam:GetAccountAuthorizationDetails",
+            Section::VirtualMfaDevices => "iam:ListVirtualMFADevices",
+            Section::AccountSummary => "iam:GetAccountSummary",
+            Section::PasswordPolicy => "iam:GetAccountPasswordPolicy",
+        }
+    }
+
+    /// Replaces this section of `inventory` with `Err(failure)`: what a failed read leaves.
+    pub fn fail(self, inventory: &mut Inventory, failure: ReadFailure) {
+        match self {
+            Section::AccountId => inventory.account_id = Err(failure),
+            Section::CredentialReport => inventory.credential_report = Err(failure),
+            Section::Authorization => inventory.authorization = Err(failure),
+            Section::VirtualMfaDevices => inventory.virtual_mfa_devices = Err(failure),
+            Section::AccountSummary => inventory.account_summary = Err(failure),
+            Section::PasswordPolicy => inventory.password_policy = Err(failure),
+        }
+    }
 }
 
 impl Inventory {

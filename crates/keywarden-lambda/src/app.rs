@@ -30,8 +30,11 @@ pub type Remaining<'a> = &'a (dyn Fn() -> Option<Duration> + Sync);
 /// What a run needs: configuration and the ports.
 #[derive(Debug)]
 pub struct App<D, R, N, S> {
+    /// Validated once at cold start; a run never re-reads the environment.
     pub config: Config,
+    /// Where the inventory comes from: IAM in production, a mock in tests.
     pub directory: D,
+    /// What reads and changes keys; only called for rotation candidates.
     pub rotator: R,
     /// `None` when no report bucket is configured.
     pub store: Option<S>,

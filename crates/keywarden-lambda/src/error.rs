@@ -7,6 +7,8 @@ use keywarden_core::ConfigError;
 use lambda_runtime::Diagnostic;
 use thiserror::Error;
 
+/// Why an invocation ended without a report. Each maps to its own Lambda `errorType`, so
+/// an alarm or a caller can tell a bad event from a broken deployment.
 #[derive(Debug, Error)]
 pub enum HandlerError {
     /// The event is malformed or asks for something impossible; retrying will not help.
@@ -15,8 +17,11 @@ pub enum HandlerError {
     /// The function's environment is invalid; every invocation fails until it is fixed.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A run scoped to users IAM does not have: refused before anything is evaluated, so a
+    /// typo never reads as "this user is compliant".
     #[error("unknown user(s): {}; nothing was done", .0.join(", "))]
     UnknownUsers(Vec<String>),
+    /// The report could not be turned into JSON: a bug, never the caller's fault.
     #[error("could not serialise the report: {0}")]
     Internal(String),
 }

@@ -15,16 +15,21 @@ use serde_json::Value;
 
 use crate::error::HandlerError;
 
+/// Who started the run: it decides the defaults (notification, rotation mode, dry run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
+    /// An EventBridge `Scheduled Event` from `aws.events`: the daily full run.
     Scheduled,
+    /// A JSON request from an engineer (`cargo lambda invoke`, the console).
     OnDemand,
 }
 
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Who started the run.
     pub trigger: Trigger,
+    /// What the caller asked for; a scheduled run is an `Audit` that also rotates in `ROTATION_MODE`.
     pub action: RunAction,
     /// `None`: every user.
     pub users: Option<BTreeSet<String>>,
@@ -47,6 +52,8 @@ struct OnDemand {
     notify: Option<bool>,
 }
 
+/// Validates an event before any AWS call: an unknown field, a wrong type or an impossible
+/// combination is a `BadRequest`, never a guess at what the caller meant.
 pub fn parse(event: Value) -> Result<Request, HandlerError> {
     let Value::Object(map) = &event else {
         return Err(HandlerError::BadRequest(format!(

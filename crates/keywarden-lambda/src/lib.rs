@@ -4,6 +4,8 @@
 //! and hands events to [`app::App::handle`]. All behaviour lives in the library so it is
 //! tested without a Lambda runtime.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod error;
 pub mod event;

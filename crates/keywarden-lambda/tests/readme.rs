@@ -27,3 +27,22 @@ fn readme_documents_every_variable_with_its_default() {
         .collect();
     assert_eq!(table, names, "README.md lists the variables in another order");
 }
+
+/// The README's check table is the catalogue as an operator reads it: a check added to the
+/// catalogue without a row (or with another severity) would be a check nobody knows to expect.
+#[test]
+fn readme_lists_every_check_with_its_severity() {
+    use keywarden_core::CheckId;
+    let readme = include_str!("../../../README.md");
+    let section = readme.split("\n## Checks\n").nth(1).and_then(|s| s.split("\n## ").next()).unwrap_or("");
+    let rows: Vec<(&str, &str)> = section
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.strip_prefix("| `")?.split(" | ");
+            Some((cells.next()?.trim_end_matches('`'), cells.next()?))
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> =
+        CheckId::ALL.iter().map(|c| (c.as_str(), c.meta().severity.as_str())).collect();
+    assert_eq!(rows, expected, "README.md's check table differs from the catalogue");
+}
