@@ -126,7 +126,7 @@ demo: venv check-faketime
 # BENCH_USERS picks the account sizes (default 1000,5000).
 BENCH_USERS ?= 1000,5000
 bench: venv
-	$(CARGO) bench $(CARGO_FLAGS) -p keywarden-core --bench evaluate
+	$(CARGO) bench $(CARGO_FLAGS) -p keywarden-core --features mock --bench evaluate
 	KEYWARDEN_BENCH_USERS=$(BENCH_USERS) $(CARGO) run $(CARGO_FLAGS) --quiet -p keywarden-e2e --bin bench
 
 # make test runs each fuzz target for 30 s; this is the long local session.

@@ -32,7 +32,7 @@ use keywarden_aws::{ApiCallCounter, AwsError, CollectorOptions, IamDirectory};
 use keywarden_core::model::LiveRequest;
 use keywarden_core::ports::Directory;
 
-const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+use keywarden_core::fixtures::{user_arn, ACCOUNT_ID, CREDENTIAL_REPORT_HEADER as HEADER};
 
 fn report_csv() -> String {
     format!(
@@ -64,7 +64,7 @@ fn iam(rules: &[&Rule], counter: &ApiCallCounter) -> Client {
 
 fn sts(counter: &ApiCallCounter) -> aws_sdk_sts::Client {
     let rule = mock!(aws_sdk_sts::Client::get_caller_identity)
-        .then_output(|| GetCallerIdentityOutput::builder().account("123456789012").build());
+        .then_output(|| GetCallerIdentityOutput::builder().account(ACCOUNT_ID).build());
     let counter = counter.clone();
     mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule], move |c| c.interceptor(counter.clone()))
 }
@@ -87,7 +87,7 @@ fn report_output() -> GetCredentialReportOutput {
 }
 
 fn user(name: &str, groups: &[&str]) -> UserDetail {
-    let mut b = UserDetail::builder().user_name(name).arn(format!("arn:aws:iam::123456789012:user/{name}"));
+    let mut b = UserDetail::builder().user_name(name).arn(user_arn(name));
     for g in groups {
         b = b.group_list(*g);
     }

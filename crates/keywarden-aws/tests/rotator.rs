@@ -47,7 +47,7 @@ fn alice() -> LiveUser {
 }
 
 fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 6, 0, 0).single().expect("date")
+    keywarden_core::fixtures::at("2026-05-01T06:00:00Z")
 }
 
 /// Records the order of operations across both clients.

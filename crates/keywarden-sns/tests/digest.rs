@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use keywarden_core::checks::{CheckStatus, Evaluation};
 use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunAction, RunInfo};
 use keywarden_core::{CheckId, Finding, ReadFailure, Report, RotationMode, Severity};
 use keywarden_sns::{email_text, sns_message, subject, MAX_SUBJECT_CHARS};
 
+/// Day `d`, hour `h` of November 2026, on the shared fixtures' clock.
 fn at(d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).single().expect("valid date")
+    keywarden_core::fixtures::at(&format!("2026-11-{d:02}T{h:02}:00:00Z"))
 }
 
 fn finding(check: CheckId, user: Option<&str>, key: Option<&str>, message: &str) -> Finding {
