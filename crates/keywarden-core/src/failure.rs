@@ -66,11 +66,17 @@ impl Operation {
 /// its plan names, because in production each section is its own IAM read that fails alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Section {
+    /// [`Inventory::account_id`], read by `sts:GetCallerIdentity`.
     AccountId,
+    /// [`Inventory::credential_report`].
     CredentialReport,
+    /// [`Inventory::authorization`].
     Authorization,
+    /// [`Inventory::virtual_mfa_devices`].
     VirtualMfaDevices,
+    /// [`Inventory::account_summary`].
     AccountSummary,
+    /// [`Inventory::password_policy`].
     PasswordPolicy,
 }
 
@@ -255,6 +261,7 @@ pub struct FailingDirectory<D> {
 }
 
 impl<D> FailingDirectory<D> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: D, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -317,6 +324,7 @@ pub struct FailingRotator<R> {
 }
 
 impl<R> FailingRotator<R> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: R, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -368,6 +376,7 @@ pub struct FailingStore<S> {
 }
 
 impl<S> FailingStore<S> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: S, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -409,6 +418,7 @@ pub struct FailingNotifier<N> {
 }
 
 impl<N> FailingNotifier<N> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: N, failures: Failures) -> Self {
         Self { inner, failures }
     }
