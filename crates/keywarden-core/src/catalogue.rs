@@ -16,17 +16,24 @@ use crate::model::Section;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing, not a risk by itself; no check currently uses it.
     Info,
+    /// Hygiene: leftovers and drift (an unused setup key, an inactive key, direct policies).
     Low,
+    /// A weakness an attacker needs something else to exploit (a leaked key, a guessed password).
     Medium,
+    /// Exploitable on its own or a control that is gone; from here up the SNS digest headline counts it.
     High,
+    /// Whole-account compromise (the root user).
     Critical,
 }
 
 impl Severity {
+    /// Worst first, the order the report and the digest list severities in.
     pub const ALL: [Severity; 5] =
         [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
 
+    /// The lowercase name serde and the report use.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -48,10 +55,15 @@ impl fmt::Display for Severity {
 /// `unknown`, never `pass`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataSource {
+    /// `GetCredentialReport`: the CSV of every user's password, MFA and key state.
     CredentialReport,
+    /// `GetAccountAuthorizationDetails`: users' groups, tags and inline and attached policies.
     Authorization,
+    /// `ListVirtualMFADevices`, with the user each device is assigned to, if any.
     VirtualMfaDevices,
+    /// `GetAccountSummary`: root's MFA and access-key flags.
     AccountSummary,
+    /// `GetAccountPasswordPolicy`; an account without one is data too (the policy is missing).
     PasswordPolicy,
     /// The live per-user reads of a rotation run (keys, last use, tags, stored secret).
     LiveKeys,
@@ -75,33 +87,57 @@ impl DataSource {
 /// Whether a check is about the account as a whole or about one user (and maybe one key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
+    /// Judged once for the account; skipped when the run is scoped to named users.
     Account,
+    /// Judged per user (and key slot); a scoped run judges only the users it names.
     User,
 }
 
+/// Stable name of a check: its snake_case form is written in reports and `keywarden:exempt` tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
+    /// `AccountMFAEnabled` of the account summary is 0.
     RootMfaDisabled,
+    /// `AccountAccessKeysPresent` of the account summary is not 0.
     RootAccessKeyPresent,
+    /// `password_enabled` with `mfa_active` false in the credential report.
     ConsoleUserWithoutMfa,
+    /// An active access key and no MFA device, with no console password ([`CheckId::ConsoleUserWithoutMfa`]).
     UserWithoutMfa,
+    /// An active key older than `max_key_age_days`, from `access_key_N_last_rotated` (the key's creation).
     AccessKeyNotRotated,
+    /// An active key unused for `unused_days`, or never used and older than that.
     AccessKeyUnused,
+    /// A console password unused (or never used and older) for `unused_days`.
     ConsolePasswordUnused,
+    /// Both key slots active at once.
     TwoActiveAccessKeys,
+    /// A never-used key created within `setup_window_minutes` of its console user (CIS 1.11).
     AccessKeyCreatedAtSetup,
+    /// An inactive key kept longer than `inactive_key_max_days`.
     InactiveAccessKeyLingering,
+    /// Inline or attached managed policies on the user itself rather than on a group.
     UserHasDirectPolicies,
+    /// The user belongs to no IAM group.
     UserInNoGroup,
+    /// A virtual MFA device with no user assigned.
     VirtualMfaUnassigned,
+    /// The password policy is missing or below [`crate::config::PasswordRequirements`].
     PasswordPolicyWeak,
+    /// Raised by the rotation stage from live reads, not by the audit: a due key it cannot rotate unattended.
     RotationBlocked,
+    /// Raised by the rotation stage: the old key was still used when the grace period ended.
     RotationHeldKeyInUse,
+    /// Needs a desired-state document: a [`crate::desired::Drift::Missing`].
     GroupMembershipMissing,
+    /// Needs a desired-state document: a [`crate::desired::Drift::Unexpected`].
     GroupMembershipUnexpected,
+    /// The MFA group's policy is absent or differs from the canonical self-service policy.
     SelfServicePolicyDrift,
+    /// A statement of the MFA group's policy reaches beyond `${aws:username}`.
     SelfServicePolicyOverbroad,
+    /// The user's effective policies allow a sensitive action without MFA.
     UserMfaNotEnforced,
 }
 
@@ -120,20 +156,28 @@ type MetaRow = (
 /// Everything the report and the alerts say about a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckMeta {
+    /// Filled by [`CheckId::meta`] from `self`, not from the table, so a row cannot name the wrong check.
     pub id: CheckId,
+    /// Short heading, as the report and the alert print it.
     pub title: &'static str,
+    /// Fixed per check: a finding carries this severity, never one it computed.
     pub severity: Severity,
+    /// Decides whether a run scoped to some users evaluates the check.
     pub scope: Scope,
+    /// Why the finding matters, in one or two sentences for the report.
     pub rationale: &'static str,
+    /// What to do about it, naming the console page or API call.
     pub remediation: &'static str,
     /// CIS AWS Foundations Benchmark items (v3.0 numbering).
     pub cis: &'static [&'static str],
     /// AWS Security Hub / Config controls.
     pub security_hub: &'static [&'static str],
+    /// What the check needs loaded; if any of it failed, the check is `unknown`, not `pass`.
     pub reads: &'static [DataSource],
 }
 
 impl CheckId {
+    /// Every check once; [`FromStr`] and the tests walk this list, so a new variant must be added here too.
     pub const ALL: [CheckId; 21] = [
         CheckId::RootMfaDisabled,
         CheckId::RootAccessKeyPresent,
@@ -158,6 +202,7 @@ impl CheckId {
         CheckId::UserMfaNotEnforced,
     ];
 
+    /// The id as written in reports, finding ids and the `keywarden:exempt` tag.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::RootMfaDisabled => "root_mfa_disabled",
@@ -184,6 +229,7 @@ impl CheckId {
         }
     }
 
+    /// The catalogue row: every text and mapping the report and the alert say about the check.
     pub fn meta(self) -> CheckMeta {
         use DataSource::*;
         let (title, severity, scope, rationale, remediation, cis, security_hub, reads): MetaRow = match self {

@@ -23,6 +23,7 @@ pub enum CredentialReportError {
     /// The bytes are not CSV we can split into records: the text says where and why.
     #[error("credential report is not valid CSV: {0}")]
     Csv(String),
+    /// A column of [`COLUMNS`] is absent: AWS changed the format, or the file is not a credential report.
     #[error("credential report has no column `{0}`")]
     MissingColumn(&'static str),
     /// A column we read appears twice: which one AWS meant cannot be known.
@@ -30,10 +31,24 @@ pub enum CredentialReportError {
     DuplicateColumn(&'static str),
     /// `value` is cut to [`MAX_SHOWN_VALUE`] characters so a huge cell does not flood the log.
     #[error("credential report line {line}, column `{column}`: cannot read {value:?}")]
-    BadCell { line: usize, column: &'static str, value: String },
+    BadCell {
+        /// 1-based line of the CSV, the header being line 1.
+        line: usize,
+        /// The column's header name.
+        column: &'static str,
+        /// The cell as written, shortened.
+        value: String,
+    },
     /// Two rows for one user: a check would judge whichever came last, so neither is trusted.
     #[error("credential report line {line}: user `{user}` appears again (first at line {first})")]
-    DuplicateUser { line: usize, first: usize, user: String },
+    DuplicateUser {
+        /// Line of the second row.
+        line: usize,
+        /// Line of the first row for the same user.
+        first: usize,
+        /// The user name, shortened like a cell value.
+        user: String,
+    },
 }
 
 /// Longest cell value repeated in an error, in characters.
@@ -73,6 +88,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "at")]
 pub enum ReportTime {
+    /// A timestamp, as AWS writes it (`2026-11-23T06:00:00+00:00`).
     At(DateTime<Utc>),
     /// `N/A`: the event never happened (a key never used, no key in the slot).
     NotApplicable,
@@ -83,6 +99,7 @@ pub enum ReportTime {
 }
 
 impl ReportTime {
+    /// The time, or `None` for every marker: callers that care which marker must match instead.
     pub fn at(self) -> Option<DateTime<Utc>> {
         match self {
             ReportTime::At(t) => Some(t),
@@ -96,9 +113,11 @@ impl ReportTime {
 pub struct KeySlot {
     /// 1 or 2, as AWS numbers them.
     pub slot: u8,
+    /// `access_key_N_active`.
     pub active: bool,
     /// For an existing key this is its creation time.
     pub last_rotated: ReportTime,
+    /// `access_key_N_last_used_date`.
     pub last_used: ReportTime,
 }
 
@@ -109,38 +128,53 @@ impl KeySlot {
     }
 }
 
+/// One row of the report: one IAM user, or root (`<root_account>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRow {
+    /// The `user` column; [`ROOT_ACCOUNT_ROW`] for root.
     pub user: String,
+    /// The `arn` column; root's is `arn:aws:iam::<account>:root`.
     pub arn: String,
+    /// `user_creation_time`.
     pub user_creation_time: ReportTime,
     /// `None` for root, whose password state the report marks `not_supported`.
     pub password_enabled: Option<bool>,
+    /// `password_last_used`.
     pub password_last_used: ReportTime,
+    /// `password_last_changed`; `not_supported` for root.
     pub password_last_changed: ReportTime,
+    /// `mfa_active`: any MFA device, virtual or hardware.
     pub mfa_active: bool,
+    /// Slots 1 and 2, in that order.
     pub keys: [KeySlot; 2],
 }
 
 impl CredentialRow {
+    /// True for the `<root_account>` row, which [`CredentialReport::parse`] keeps out of `users`.
     pub fn is_root(&self) -> bool {
         self.user == ROOT_ACCOUNT_ROW
     }
 
+    /// A console password is enabled (root, whose state is unknown, has none).
     pub fn has_password(&self) -> bool {
         self.password_enabled == Some(true)
     }
 
+    /// Slots holding a key that AWS reports active.
     pub fn active_keys(&self) -> impl Iterator<Item = &KeySlot> {
         self.keys.iter().filter(|k| k.active && k.exists())
     }
 }
 
+/// A parsed credential report: root's row split from the users' rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialReport {
     /// When AWS generated the report: the data may be up to four hours older than the run.
     pub generated_at: DateTime<Utc>,
+    /// `None` when the report has no `<root_account>` row; read for [`CredentialReport::account_id`]
+    /// only, the root checks use the account summary.
     pub root: Option<CredentialRow>,
+    /// Every non-root row, in the report's order.
     pub users: Vec<CredentialRow>,
 }
 

@@ -30,25 +30,34 @@ use crate::text::is_iam_name;
 /// The group keywarden expects every user in when the document names none.
 pub const DEFAULT_REQUIRED_GROUP: &str = "SelfEdit";
 
+/// A desired-state document that cannot be used; the run refuses it rather than judge against half of it.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("desired state {path}: {reason}")]
 pub struct DesiredStateError {
     /// Where in the document, as a JSON path (`$` is the whole document).
     pub path: String,
+    /// What is wrong there, in words that suggest the fix.
     pub reason: String,
 }
 
+/// What to do about membership of a group the document does not name (`other_groups`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OtherGroups {
+    /// Such membership is not drift.
     Ignore,
+    /// Such membership is a [`Drift::Unexpected`].
     Flag,
 }
 
+/// A validated document: every name is a valid IAM name, and no group is both required and restricted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredState {
+    /// Groups every user must be in (`required_for_all`).
     pub required_for_all: BTreeSet<String>,
+    /// Group to the only users allowed in it (`restricted`); a listed user need not be a member.
     pub restricted: BTreeMap<String, BTreeSet<String>>,
+    /// The document's `other_groups`, [`OtherGroups::Ignore`] when absent.
     pub other_groups: OtherGroups,
 }
 
@@ -56,10 +65,22 @@ pub struct DesiredState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
     /// The user is not in a group every user must be in.
-    Missing { user: String, group: String },
+    Missing {
+        /// The IAM user name.
+        user: String,
+        /// The required group the user is not in.
+        group: String,
+    },
     /// The user is in a restricted group without being listed, or in an unnamed group while
     /// `other_groups` is `flag`.
-    Unexpected { user: String, group: String, why: &'static str },
+    Unexpected {
+        /// The IAM user name.
+        user: String,
+        /// The group the user should not be in.
+        group: String,
+        /// Which rule the membership breaks, for the finding's message.
+        why: &'static str,
+    },
 }
 
 fn err(path: &str, reason: impl Into<String>) -> DesiredStateError {

@@ -211,6 +211,7 @@ pub struct FailingDirectory<D> {
 }
 
 impl<D> FailingDirectory<D> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: D, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -273,6 +274,7 @@ pub struct FailingRotator<R> {
 }
 
 impl<R> FailingRotator<R> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: R, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -324,6 +326,7 @@ pub struct FailingStore<S> {
 }
 
 impl<S> FailingStore<S> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: S, failures: Failures) -> Self {
         Self { inner, failures }
     }
@@ -365,6 +368,7 @@ pub struct FailingNotifier<N> {
 }
 
 impl<N> FailingNotifier<N> {
+    /// Wraps `inner`; clones of one [`Failures`] given to several wrappers share its counters.
     pub fn new(inner: N, failures: Failures) -> Self {
         Self { inner, failures }
     }

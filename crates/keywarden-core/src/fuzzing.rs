@@ -19,6 +19,7 @@ pub const BATCH: u32 = 32;
 /// Longest error message we accept: an error quoting a 10 MB cell is not one a person reads.
 pub const MAX_MESSAGE: usize = 1024;
 
+/// How long each target runs: `KEYWARDEN_FUZZ_SECONDS`, 30 s when unset; panics unless whole seconds.
 pub fn budget() -> Duration {
     match std::env::var("KEYWARDEN_FUZZ_SECONDS") {
         Err(_) => Duration::from_secs(30),
@@ -90,6 +91,7 @@ pub fn names_line(message: &str, n: usize) -> bool {
         .any(|(i, _)| !message[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
+/// Fails the case if an error message is empty or longer than [`MAX_MESSAGE`] bytes.
 pub fn check_message(message: &str) -> Result<(), TestCaseError> {
     prop_assert!(!message.is_empty());
     prop_assert!(message.len() <= MAX_MESSAGE, "error message of {} bytes: {:.200}…", message.len(), message);
@@ -99,10 +101,23 @@ pub fn check_message(message: &str) -> Result<(), TestCaseError> {
 /// Character-level damage to a text (positions wrap around its length).
 #[derive(Debug, Clone)]
 pub enum Edit {
-    Delete { at: usize, len: usize },
-    Insert { at: usize, text: String },
+    /// Removes up to `len` characters.
+    Delete {
+        /// Start position, modulo the text's length.
+        at: usize,
+        /// Characters removed, cut at the end of the text.
+        len: usize,
+    },
+    /// Inserts `text`.
+    Insert {
+        /// Position, modulo the text's length plus one (so the end is reachable).
+        at: usize,
+        /// The characters inserted.
+        text: String,
+    },
 }
 
+/// One [`Edit`]: a short deletion, or an insertion of a few JSON-ish or arbitrary characters.
 pub fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 1usize..8).prop_map(|(at, len)| Edit::Delete { at, len }),
@@ -111,6 +126,7 @@ pub fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
+/// Applies `edits` in order, each position taken modulo the text's current length.
 pub fn apply_edits(text: &str, edits: &[Edit]) -> String {
     let mut chars: Vec<char> = text.chars().collect();
     for e in edits {
@@ -134,6 +150,7 @@ pub fn apply_edits(text: &str, edits: &[Edit]) -> String {
 
 // --- JSON helpers shared by the policy and desired-state targets ---------------------------
 
+/// Nodes of `v`, itself included: the range [`nth_node`] and [`replace_node`] index.
 pub fn count_nodes(v: &Value) -> usize {
     1 + match v {
         Value::Array(items) => items.iter().map(count_nodes).sum(),
@@ -164,6 +181,7 @@ pub fn replace_node(doc: &mut Value, index: usize, with: impl FnOnce(Value) -> V
     }
 }
 
+/// Wraps `v` in `depth` arrays, or `{"Statement": …}` objects, to probe recursion limits.
 pub fn nest(v: Value, depth: usize, as_object: bool) -> Value {
     (0..depth).fold(v, |inner, _| if as_object { json!({ "Statement": inner }) } else { json!([inner]) })
 }
@@ -202,16 +220,30 @@ pub fn json_from(words: &'static [&'static str]) -> impl Strategy<Value = Value>
     })
 }
 
+/// Structure-aware damage to a valid JSON document, applied by [`damage_json`].
 #[derive(Debug, Clone)]
 pub enum JsonDamage {
     /// One node (any depth) replaced by a value of another type.
-    WrongType { at: usize, with: Value },
+    WrongType {
+        /// Pre-order index of the node, modulo the node count.
+        at: usize,
+        /// The replacement.
+        with: Value,
+    },
     /// One node wrapped in `depth` arrays or objects.
-    Deep { at: usize, depth: usize, as_object: bool },
+    Deep {
+        /// Pre-order index of the node, modulo the node count.
+        at: usize,
+        /// How many levels are wrapped around it.
+        depth: usize,
+        /// Objects (`{"Statement": …}`) rather than arrays.
+        as_object: bool,
+    },
     /// The serialized text edited character by character.
     Text(Vec<Edit>),
 }
 
+/// Mostly wrong-type replacements, some text edits, a few deep nestings (weights 4:2:1).
 pub fn json_damage() -> impl Strategy<Value = JsonDamage> {
     prop_oneof![
         4 => (any::<usize>(), wrong_type()).prop_map(|(at, with)| JsonDamage::WrongType { at, with }),
@@ -221,6 +253,7 @@ pub fn json_damage() -> impl Strategy<Value = JsonDamage> {
     ]
 }
 
+/// `doc` with `damage` applied, as the text a parser receives.
 pub fn damage_json(mut doc: Value, damage: &JsonDamage) -> String {
     match damage {
         JsonDamage::WrongType { at, with } => {

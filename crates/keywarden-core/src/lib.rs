@@ -10,6 +10,8 @@
 //! evaluated by [`checks::evaluate`] into findings, enriched by live reads
 //! ([`checks::apply_live`]) and assembled into a [`report::Report`].
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod catalogue;
 pub mod checks;

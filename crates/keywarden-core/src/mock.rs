@@ -18,7 +18,9 @@ use crate::rotation::{HoldCause, LiveKey, LiveUser, RotationState, SecretState, 
 /// A directory that answers from a fixed inventory and counts one call per read.
 #[derive(Debug)]
 pub struct MockDirectory {
+    /// What every [`Directory::collect`] returns, cloned; tests may edit it between runs.
     pub inventory: Inventory,
+    /// What every [`Directory::live_details`] returns, whatever users the request names.
     pub live: LiveDetails,
     collects: AtomicU64,
     lives: AtomicU64,
@@ -26,6 +28,7 @@ pub struct MockDirectory {
 }
 
 impl MockDirectory {
+    /// A directory with no calls counted yet.
     pub fn new(inventory: Inventory, live: LiveDetails) -> Self {
         Self {
             inventory,
@@ -78,20 +81,24 @@ impl Directory for MockDirectory {
 /// A notifier that records what it was asked to publish, or fails with a given error.
 #[derive(Debug, Default)]
 pub struct MockNotifier {
+    /// When set, every publish fails with this error and records nothing.
     pub fail_with: Option<NotifyError>,
     published: Mutex<Vec<Report>>,
     rotations: Mutex<Vec<RotationAction>>,
 }
 
 impl MockNotifier {
+    /// A notifier whose every publish fails with `error`.
     pub fn failing(error: NotifyError) -> Self {
         Self { fail_with: Some(error), ..Self::default() }
     }
 
+    /// The rotation events published, in order.
     pub fn rotation_events(&self) -> Vec<RotationAction> {
         self.rotations.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
+    /// The reports published, in order.
     pub fn published(&self) -> Vec<Report> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
     }
@@ -134,6 +141,7 @@ pub struct MockRotator {
 }
 
 impl MockRotator {
+    /// An account holding `users`, keyed by [`LiveUser::user`]; their new keys are numbered from 0.
     pub fn new(users: impl IntoIterator<Item = LiveUser>) -> Self {
         Self {
             users: Mutex::new(users.into_iter().map(|u| (u.user.clone(), u)).collect()),
@@ -141,6 +149,7 @@ impl MockRotator {
         }
     }
 
+    /// The user's current state after the steps so far; `None` for a user the mock does not hold.
     pub fn user(&self, name: &str) -> Option<LiveUser> {
         self.users.lock().ok().and_then(|u| u.get(name).cloned())
     }
@@ -251,6 +260,7 @@ pub struct MockStore {
 }
 
 impl MockStore {
+    /// Every report saved, oldest first; [`ReportStore::previous`] answers with the account's newest.
     pub fn saved(&self) -> Vec<Report> {
         self.reports.lock().map(|r| r.clone()).unwrap_or_default()
     }

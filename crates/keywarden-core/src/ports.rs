@@ -69,7 +69,12 @@ pub struct Executed {
 pub enum Undo {
     /// `CreateAccessKey` was refused before IAM acted: the user keeps the old key.
     #[error("; no key was created, {user} keeps {old}")]
-    NothingCreated { user: String, old: String },
+    NothingCreated {
+        /// The IAM user name.
+        user: String,
+        /// The access key id the user still has.
+        old: String,
+    },
     /// `CreateAccessKey` got no usable answer: the intent tag stays for the next run.
     #[error(
         "; IAM may have created a key whose answer was lost: the rotation record stays, and the next run deletes such a key only if it was never used and its secret is stored nowhere"
@@ -77,10 +82,18 @@ pub enum Undo {
     CreateOutcomeUnknown,
     /// The new key's secret was certainly not stored, so the key was deleted again.
     #[error("; the new key {new} was deleted and {user} keeps its old key {old}")]
-    NewKeyDeleted { new: String, user: String, old: String },
+    NewKeyDeleted {
+        /// The access key id created and deleted again.
+        new: String,
+        /// The IAM user name.
+        user: String,
+        /// The access key id the user still has.
+        old: String,
+    },
     /// The unstored new key could not be deleted; the next run's planner deletes it.
     #[error("; deleting the unstored new key {new} also failed ({cause}); the next run deletes it")]
     DeleteFailed {
+        /// The access key id that exists with its secret stored nowhere.
         new: String,
         /// The delete's own error, as the adapter worded it.
         cause: String,
@@ -90,13 +103,19 @@ pub enum Undo {
         "; whether the new key {new} was stored could not be read back ({cause}): the key and the rotation record stay for the next run"
     )]
     StoredUnknown {
+        /// The access key id whose secret may or may not be stored.
         new: String,
         /// The re-read's own error, as the adapter worded it.
         cause: String,
     },
     /// The new key is stored but its grace period was not tagged; the next run tags it.
     #[error("; the new key {new} is stored in {secret_arn}: the next run records its grace period")]
-    GraceUnrecorded { new: String, secret_arn: String },
+    GraceUnrecorded {
+        /// The access key id that was created and stored.
+        new: String,
+        /// The Secrets Manager ARN holding it.
+        secret_arn: String,
+    },
 }
 
 /// A failed rotation step: the call that failed, and what was undone about it.

@@ -15,6 +15,7 @@ use crate::config::RotationMode;
 use crate::model::ReadFailure;
 use crate::rotation::{Step, StepKind};
 
+/// The [`Report::schema_version`] this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What the run did, in the order a reader asks: which run, about what, how bad.
@@ -27,10 +28,13 @@ pub struct Report {
     pub run: RunInfo,
     /// Counts per check and severity, and the calls the run made.
     pub summary: Summary,
+    /// Worst first ([`sort_findings`]), exempted ones included and marked.
     pub findings: Vec<Finding>,
     /// Findings left out to keep the response under the size cap (the worst are kept).
     pub findings_omitted: usize,
+    /// Every failed call of the run (inventory, live reads, rotation, archive, publish), with its operation.
     pub errors: Vec<ReadFailure>,
+    /// Things a human should know that are not failures (e.g. an exemption tag naming no known check).
     pub warnings: Vec<String>,
     /// Subjects of checks that ran but could not judge them; each makes its check `unknown`.
     #[serde(default)]
@@ -51,6 +55,7 @@ pub struct Report {
 pub struct Changes {
     /// The run compared against.
     pub previous_run_id: String,
+    /// When the compared run started ([`RunInfo::generated_at`] of the previous report).
     pub previous_generated_at: DateTime<Utc>,
     /// Ids of open findings that the previous run did not have.
     pub new: Vec<String>,
@@ -149,7 +154,9 @@ pub enum ActionStatus {
     Planned,
     /// Nothing to change in AWS (a warning, or a rotation blocked on a human).
     Noted,
+    /// The step was carried out in AWS.
     Done,
+    /// The step's call failed: [`RotationAction::error`] says why, and what was undone.
     Failed,
     /// Not started: the invocation was running out of time. The next run carries it out.
     Deferred,
@@ -277,24 +284,35 @@ impl PartialEq<str> for CheckOutcome {
 pub struct CheckSummary {
     /// What the run can say about the check.
     pub status: CheckOutcome,
+    /// Open findings of the check; exempted ones are counted in `exempted` instead.
     pub findings: usize,
+    /// Exempted findings of the check.
     pub exempted: usize,
+    /// Why the check is `unknown` or `skipped`; absent for `pass` and `fail`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// The report's counts, computed once by [`Report::build`] so every consumer reads the same numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// As [`Evaluation::users_scanned`].
     pub users_scanned: usize,
     /// Open (not exempted) findings.
     pub findings: usize,
+    /// Findings marked exempted; not in `findings`, `by_severity` or `by_check`.
     pub exempted: usize,
+    /// Open findings per severity; every severity is present, with 0 when none.
     pub by_severity: BTreeMap<Severity, usize>,
+    /// Open findings per check; a check without open findings is absent.
     pub by_check: BTreeMap<CheckId, usize>,
+    /// One line per check of the catalogue, whatever its outcome.
     pub checks: BTreeMap<CheckId, CheckSummary>,
     /// The worst severity among open findings.
     pub worst: Option<Severity>,
+    /// API calls of the run, keyed `service:Operation` as [`crate::ports::Directory::api_calls`] counts them.
     pub api_calls: BTreeMap<String, u64>,
+    /// The sum of `api_calls`.
     pub api_calls_total: u64,
 }
 

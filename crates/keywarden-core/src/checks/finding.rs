@@ -15,7 +15,9 @@ use crate::credential_report::KeySlot;
 /// One thing wrong with one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The check that raised it; with `resource` and the key, it makes [`Finding::id`].
     pub check: CheckId,
+    /// Copied from the catalogue ([`CheckMeta::severity`]) when the finding is made.
     pub severity: Severity,
     /// The IAM user, for user-level checks.
     pub user: Option<String>,
@@ -25,20 +27,26 @@ pub struct Finding {
     pub access_key_id: Option<String>,
     /// 1 or 2, the credential report's slot, for findings about one key.
     pub key_slot: Option<u8>,
+    /// The key's creation (`access_key_N_last_rotated`); in [`Finding::id`] so the id survives renumbering.
     pub key_created: Option<DateTime<Utc>>,
+    /// One sentence for a human, with the numbers that triggered it (ages, limits).
     pub message: String,
     /// Exempted findings are reported, never dropped, and not counted as open.
     pub exempted: bool,
+    /// Why the finding is exempted (an exempt group or the `keywarden:exempt` tag); `None` if it is not.
     pub exemption: Option<String>,
 }
 
 /// One subject (a user, or a resource) that a check which ran could not judge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectUnknown {
+    /// The check that could not judge the subject.
     pub check: CheckId,
+    /// `None` for an account-level subject.
     pub user: Option<String>,
     /// The user's ARN, or the resource, as in [`Finding::resource`].
     pub resource: String,
+    /// Why it could not be judged, for the report.
     pub reason: String,
 }
 
@@ -74,10 +82,14 @@ pub enum CheckStatus {
     Skipped(String),
 }
 
+/// The audit's output before live reads, rotation and the report: [`crate::checks::evaluate`] returns it.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
+    /// Sorted by [`sort_findings`]; exempted findings included.
     pub findings: Vec<Finding>,
+    /// One entry per check of the catalogue, so an absent check never reads as `pass`.
     pub statuses: BTreeMap<CheckId, CheckStatus>,
+    /// Distinct in-scope users of the credential report and the authorization details, root not counted.
     pub users_scanned: usize,
     /// Things a human should know that are not read errors (e.g. an exemption tag that names
     /// no known check).
@@ -87,10 +99,10 @@ pub struct Evaluation {
     pub unknown_subjects: Vec<SubjectUnknown>,
     /// Users inside keywarden's own grace period, with the record's (old, new) key ids.
     /// Their `two_active_access_keys` finding stands until a live read shows that their two
-    /// active keys are exactly these two ([`apply_live`]).
+    /// active keys are exactly these two ([`apply_live`](crate::checks::apply_live)).
     pub grace_pairs: BTreeMap<String, (String, String)>,
     /// Whether the policy asked for live confirmation of every flagged user
-    /// ([`AuditPolicy::live_confirmation`]).
+    /// ([`AuditPolicy::live_confirmation`](crate::config::AuditPolicy::live_confirmation)).
     pub live_confirmation: bool,
 }
 

@@ -15,9 +15,13 @@ use super::step::{HoldCause, Plan, Step};
 /// Rotation thresholds; validated together, and defaulted, in [`crate::config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RotationPolicy {
+    /// `ROTATE_AFTER_DAYS`: key age at which it is rotated; exceeds `grace_days + inactive_days`.
     pub rotate_after_days: u32,
+    /// `ROTATION_WARN_DAYS`: how long before it is due a key gets a warning; less than `rotate_after_days`.
     pub warn_days: u32,
+    /// `GRACE_DAYS`: how long the old and the new key both work, counted from the new key's storage.
     pub grace_days: u32,
+    /// `INACTIVE_DAYS`: how long the old key stays deactivated before it is deleted.
     pub inactive_days: u32,
     /// A key used within this many hours counts as still in use.
     pub in_use_hours: u32,

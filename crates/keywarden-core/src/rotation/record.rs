@@ -60,20 +60,54 @@ pub enum RecordError {
 #[serde(rename_all = "snake_case", tag = "phase")]
 pub enum RotationState {
     /// Written before `CreateAccessKey`, so a crash between the two is recoverable.
-    Intent { old: String, at: DateTime<Utc> },
+    Intent {
+        /// The access key id being rotated away from (`old=`).
+        old: String,
+        /// When the intent was written, just before `CreateAccessKey` (`at=`, UTC, whole seconds).
+        at: DateTime<Utc>,
+    },
     /// The new key exists and its secret is stored; both keys work until `at + grace`.
-    Grace { old: String, new: String, at: DateTime<Utc> },
+    Grace {
+        /// The access key id being rotated away from (`old=`).
+        old: String,
+        /// The access key id keywarden created (`new=`).
+        new: String,
+        /// When the new key was stored: the grace period counts from here (`at=`, UTC, whole seconds).
+        at: DateTime<Utc>,
+    },
     /// The old key was still in use when the grace period ended; both stay active.
-    Hold { old: String, new: String, at: DateTime<Utc> },
+    Hold {
+        /// The access key id being rotated away from (`old=`).
+        old: String,
+        /// The access key id keywarden created (`new=`).
+        new: String,
+        /// When the run found the old key still in use (`at=`, UTC, whole seconds).
+        at: DateTime<Utc>,
+    },
     /// The old key was deactivated at `at`.
-    Inactive { old: String, new: String, at: DateTime<Utc> },
+    Inactive {
+        /// The access key id being rotated away from (`old=`).
+        old: String,
+        /// The access key id keywarden created (`new=`).
+        new: String,
+        /// When the old key was deactivated (`at=`, UTC, whole seconds).
+        at: DateTime<Utc>,
+    },
     /// A human re-activated the old key after keywarden deactivated it (noticed at `at`).
     /// keywarden never deactivates or deletes that key again: the hold ends only when a human
     /// deactivates or deletes the old key, or removes the record.
-    HumanHold { old: String, new: String, at: DateTime<Utc> },
+    HumanHold {
+        /// The access key id being rotated away from (`old=`).
+        old: String,
+        /// The access key id keywarden created (`new=`).
+        new: String,
+        /// When the re-activation was noticed (`at=`, UTC, whole seconds).
+        at: DateTime<Utc>,
+    },
 }
 
 impl RotationState {
+    /// The phase word of the tag (`intent`, `grace`, `hold`, `inactive`, `human-hold`), also the report's.
     pub fn phase(&self) -> &'static str {
         match self {
             RotationState::Intent { .. } => "intent",
@@ -84,6 +118,7 @@ impl RotationState {
         }
     }
 
+    /// The key being rotated away from; every phase names one.
     pub fn old(&self) -> &str {
         match self {
             RotationState::Intent { old, .. }
@@ -94,6 +129,7 @@ impl RotationState {
         }
     }
 
+    /// The key created by the rotation; `None` only in the intent phase, before it exists.
     pub fn new_key(&self) -> Option<&str> {
         match self {
             RotationState::Intent { .. } => None,
@@ -104,6 +140,7 @@ impl RotationState {
         }
     }
 
+    /// When the phase was entered; the planner measures the grace period and holds from it.
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             RotationState::Intent { at, .. }

@@ -31,6 +31,7 @@ pub fn key_of_version(version_id: &str) -> Option<&str> {
 /// never the value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretFacts {
+    /// The secret's ARN, as `DescribeSecret` returns it (with its random suffix).
     pub arn: String,
     /// It carries [`MANAGED_SECRET_TAG`]: keywarden created it.
     pub managed: bool,
@@ -50,6 +51,7 @@ pub enum SecretState {
     Missing,
     /// A secret keywarden created, under the expected KMS key, not being deleted.
     Usable {
+        /// Where [`crate::ports::Rotator::execute`] stores the new key.
         arn: String,
         /// The key id of the `AWSCURRENT` version, when keywarden wrote that version.
         current: Option<String>,
@@ -59,7 +61,12 @@ pub enum SecretState {
         foreign_versions: bool,
     },
     /// A secret keywarden must not put a user's key into: a human must look.
-    Refused { arn: String, reason: String },
+    Refused {
+        /// The secret's ARN, for the human to look at.
+        arn: String,
+        /// What is wrong with it and how to fix it, for the blocked finding.
+        reason: String,
+    },
 }
 
 impl SecretState {
@@ -107,6 +114,7 @@ impl SecretState {
         SecretState::Usable { arn: f.arn, current, held, foreign_versions }
     }
 
+    /// The secret's ARN; `None` when there is no secret.
     pub fn arn(&self) -> Option<&str> {
         match self {
             SecretState::Missing => None,

@@ -26,44 +26,63 @@ pub enum Step {
     None,
     /// The key is due soon; tell the owner.
     Warn {
+        /// The access key id that is due.
         key: String,
+        /// Its creation plus `rotate_after_days`.
         due: DateTime<Utc>,
     },
     /// Start a rotation: record the intent, create a key, store its secret.
     Create {
+        /// The user's one active key, which keeps working through the grace period.
         old: String,
     },
     /// An earlier run created `unstored` (inside its window, never used, its secret stored
     /// nowhere) and stopped or lost the answer before storing it: delete it, then start over.
     Recover {
+        /// The access key id being rotated away from.
         old: String,
+        /// The orphaned key id to delete first.
         unstored: String,
     },
     /// A previous run stored the secret but stopped before recording it: record the grace.
     Resume {
+        /// The access key id being rotated away from.
         old: String,
+        /// The access key id the rotation created.
         new: String,
     },
     /// Both keys stay active; alert. `recorded`: the record already says so, nothing to write.
     Hold {
+        /// The access key id being rotated away from.
         old: String,
+        /// The access key id the rotation created.
         new: String,
+        /// The old key's last use as read live; `None` if it was never used or not looked up.
         last_used: Option<DateTime<Utc>>,
+        /// Why the hold.
         cause: HoldCause,
+        /// The record is already in the hold's phase, so the step writes nothing.
         recorded: bool,
     },
+    /// Deactivate the old key (quiet after the grace, or a held key a human deactivated); record `inactive`.
     Deactivate {
+        /// The access key id being rotated away from.
         old: String,
+        /// The access key id the rotation created.
         new: String,
     },
+    /// The old key stayed inactive and unused for `inactive_days`: delete it and remove the record.
     Delete {
+        /// The access key id being rotated away from.
         old: String,
+        /// The access key id the rotation created.
         new: String,
     },
     /// The rotation is over (or was finished by a human): remove the record.
     Clear,
     /// Rotation is due or under way but needs a human.
     Blocked {
+        /// What the human must do, as the `rotation_blocked` finding says it.
         reason: String,
     },
 }
@@ -193,9 +212,12 @@ impl Step {
 /// A step with the reason a human reads in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The IAM user name.
     pub user: String,
+    /// The step, flattened so its `step` tag and keys sit next to `user` in the JSON.
     #[serde(flatten)]
     pub step: Step,
+    /// Why this step and not another, with the dates or ages that decided it.
     pub reason: String,
 }
 
