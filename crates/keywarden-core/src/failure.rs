@@ -406,6 +406,17 @@ impl<N: Notifier + Sync> Notifier for FailingNotifier<N> {
             Verdict::Fail { failure, .. } => Err(notify_error(failure)),
         }
     }
+
+    async fn publish_organization(
+        &self,
+        report: &crate::organization::OrgReport,
+    ) -> Result<String, NotifyError> {
+        // The consolidated digest is the same SNS publish as the account digest.
+        match self.failures.call(Operation::Publish) {
+            Verdict::Pass => self.inner.publish_organization(report).await,
+            Verdict::Fail { failure, .. } => Err(notify_error(failure)),
+        }
+    }
 }
 
 #[cfg(test)]

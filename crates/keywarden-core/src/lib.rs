@@ -28,6 +28,7 @@ mod json;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
+pub mod organization;
 pub mod policy;
 pub mod ports;
 pub mod report;

@@ -10,8 +10,12 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::AccountSelection;
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
-use crate::ports::{Directory, Executed, Notifier, NotifyError, ReportStore, Rotator};
+use crate::organization::{AccountEntry, AccountRef, Listing, MemberAccount, OrgReport};
+use crate::ports::{
+    Directory, Executed, Member, Notifier, NotifyError, Organization, ReportStore, Rotator, RunStore,
+};
 use crate::report::{Report, RotationAction};
 use crate::rotation::{HoldCause, LiveKey, LiveUser, RotationState, SecretState, Step, ROTATION_TAG};
 
@@ -85,6 +89,7 @@ pub struct MockNotifier {
     pub fail_with: Option<NotifyError>,
     published: Mutex<Vec<Report>>,
     rotations: Mutex<Vec<RotationAction>>,
+    organizations: Mutex<Vec<OrgReport>>,
 }
 
 impl MockNotifier {
@@ -101,6 +106,11 @@ impl MockNotifier {
     /// The reports published, in order.
     pub fn published(&self) -> Vec<Report> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The consolidated digests published, in order.
+    pub fn published_organizations(&self) -> Vec<OrgReport> {
+        self.organizations.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }
 
@@ -127,6 +137,16 @@ impl Notifier for MockNotifier {
             self.rotations.lock().map_err(|e| NotifyError { code: None, message: e.to_string() })?;
         events.push(action.clone());
         Ok(format!("mock-rotation-{}", events.len()))
+    }
+
+    async fn publish_organization(&self, report: &OrgReport) -> Result<String, NotifyError> {
+        if let Some(e) = &self.fail_with {
+            return Err(e.clone());
+        }
+        let mut published =
+            self.organizations.lock().map_err(|e| NotifyError { code: None, message: e.to_string() })?;
+        published.push(report.clone());
+        Ok(format!("mock-organization-{}", published.len()))
     }
 }
 
@@ -253,10 +273,73 @@ impl Rotator for MockRotator {
     }
 }
 
+/// One member account of a [`MockOrganization`]: what its directory and rotator answer, or
+/// why it cannot be entered.
+pub type MockMember = Result<(Inventory, Vec<LiveUser>), ReadFailure>;
+
+/// An organization whose accounts answer from fixed inventories; each [`Organization::connect`]
+/// builds a fresh [`MockDirectory`] and [`MockRotator`] from them.
+#[derive(Debug)]
+pub struct MockOrganization {
+    /// What [`Organization::accounts`] answers.
+    pub accounts: Result<Vec<MemberAccount>, ReadFailure>,
+    /// Each account's member, by id; an account absent here fails to connect with `NoSuchEntity`.
+    pub members: BTreeMap<String, MockMember>,
+    connects: Mutex<Vec<(String, bool)>>,
+}
+
+impl MockOrganization {
+    /// An organization of these accounts and members.
+    pub fn new(accounts: Vec<MemberAccount>, members: BTreeMap<String, MockMember>) -> Self {
+        Self { accounts: Ok(accounts), members, connects: Mutex::new(Vec::new()) }
+    }
+
+    /// Every connect asked for, `(account id, writes)`, in order.
+    pub fn connects(&self) -> Vec<(String, bool)> {
+        self.connects.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Organization for MockOrganization {
+    type Directory = MockDirectory;
+    type Rotator = MockRotator;
+
+    async fn accounts(&self, _selection: &AccountSelection) -> Result<Vec<MemberAccount>, ReadFailure> {
+        self.accounts.clone()
+    }
+
+    async fn connect(
+        &self,
+        account: &AccountRef,
+        writes: bool,
+    ) -> Result<Member<MockDirectory, MockRotator>, ReadFailure> {
+        if let Ok(mut c) = self.connects.lock() {
+            c.push((account.id.clone(), writes));
+        }
+        match self.members.get(&account.id) {
+            Some(Ok((inventory, users))) => Ok(Member {
+                directory: MockDirectory::new(inventory.clone(), LiveDetails::default()),
+                rotator: MockRotator::new(users.clone()),
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => {
+                Err(ReadFailure::new("sts:AssumeRole", Some("NoSuchEntity".into()), "no such mock account"))
+            }
+        }
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        BTreeMap::from([("mock:ListAccounts".to_string(), 1)])
+    }
+}
+
 /// An in-memory evidence archive.
 #[derive(Debug, Default)]
 pub struct MockStore {
     reports: Mutex<Vec<Report>>,
+    listings: Mutex<BTreeMap<String, Listing>>,
+    entries: Mutex<BTreeMap<(String, String), AccountEntry>>,
+    organizations: Mutex<Vec<OrgReport>>,
 }
 
 impl MockStore {
@@ -276,5 +359,43 @@ impl ReportStore for MockStore {
             self.reports.lock().map_err(|e| ReadFailure::new("mock:Save", None, e.to_string()))?;
         reports.push(report.clone());
         Ok(format!("mock://{}/{}.json", report.run.account_id, report.run.run_id))
+    }
+}
+
+impl MockStore {
+    /// Every consolidated report saved, oldest first.
+    pub fn saved_organizations(&self) -> Vec<OrgReport> {
+        self.organizations.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn poisoned(e: impl std::fmt::Display) -> ReadFailure {
+    ReadFailure::new("mock:Store", None, e.to_string())
+}
+
+impl RunStore for MockStore {
+    async fn save_listing(&self, listing: &Listing) -> Result<String, ReadFailure> {
+        self.listings.lock().map_err(poisoned)?.insert(listing.run_id.clone(), listing.clone());
+        Ok(format!("mock://runs/{}/listing.json", listing.run_id))
+    }
+
+    async fn listing(&self, run_id: &str) -> Result<Option<Listing>, ReadFailure> {
+        Ok(self.listings.lock().map_err(poisoned)?.get(run_id).cloned())
+    }
+
+    async fn save_account(&self, run_id: &str, entry: &AccountEntry) -> Result<String, ReadFailure> {
+        let key = (run_id.to_string(), entry.account.id.clone());
+        self.entries.lock().map_err(poisoned)?.insert(key, entry.clone());
+        Ok(format!("mock://runs/{run_id}/accounts/{}.json", entry.account.id))
+    }
+
+    async fn account(&self, run_id: &str, account_id: &str) -> Result<Option<AccountEntry>, ReadFailure> {
+        let key = (run_id.to_string(), account_id.to_string());
+        Ok(self.entries.lock().map_err(poisoned)?.get(&key).cloned())
+    }
+
+    async fn save_organization(&self, report: &OrgReport) -> Result<String, ReadFailure> {
+        self.organizations.lock().map_err(poisoned)?.push(report.clone());
+        Ok(format!("mock://organization/{}.json", report.run.run_id))
     }
 }

@@ -11,7 +11,9 @@ use thiserror::Error;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::AccountSelection;
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
+use crate::organization::{AccountEntry, AccountRef, Listing, MemberAccount, OrgReport};
 use crate::report::{Report, RotationAction};
 use crate::rotation::{LiveUser, SecretState, Step};
 
@@ -49,6 +51,12 @@ pub trait Notifier {
         &self,
         account_id: &str,
         action: &RotationAction,
+    ) -> impl Future<Output = Result<String, NotifyError>> + Send;
+
+    /// Publishes an organization run's consolidated digest; returns the message id.
+    fn publish_organization(
+        &self,
+        report: &OrgReport,
     ) -> impl Future<Output = Result<String, NotifyError>> + Send;
 }
 
@@ -182,6 +190,74 @@ pub trait Rotator {
         step: &Step,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Executed, ReadFailure>> + Send;
+}
+
+/// One member account's ports, reached through its roles.
+#[derive(Debug)]
+pub struct Member<D, R> {
+    /// The account's IAM, read through the audit role.
+    pub directory: D,
+    /// The account's keys: through the rotation role when the run may write, else through
+    /// the audit role (a dry run only reads).
+    pub rotator: R,
+}
+
+/// The organization: its accounts, and a way into each.
+pub trait Organization {
+    /// A member account's [`Directory`].
+    type Directory: Directory + Send + Sync;
+    /// A member account's [`Rotator`].
+    type Rotator: Rotator + Send + Sync;
+
+    /// Every account of the organization (paged), with its OU path when `selection` is by OU
+    /// and its tags when it is by tag. A partial listing is an error, never a shorter list:
+    /// the accounts it misses would go unaudited with nobody told.
+    fn accounts(
+        &self,
+        selection: &AccountSelection,
+    ) -> impl Future<Output = Result<Vec<MemberAccount>, ReadFailure>> + Send;
+
+    /// Enters `account`: assumes its audit role, and its rotation role when `writes`. Each
+    /// member gets its own call counter, so its report counts its own calls, the AssumeRole
+    /// included.
+    fn connect(
+        &self,
+        account: &AccountRef,
+        writes: bool,
+    ) -> impl Future<Output = Result<Member<Self::Directory, Self::Rotator>, ReadFailure>> + Send;
+
+    /// The organization-level calls made so far (the listing), keyed `service:Operation`.
+    fn api_calls(&self) -> BTreeMap<String, u64>;
+}
+
+/// Where an organization run keeps its state between the fan-out's invocations: the listing
+/// it started from, each account's result, and the consolidated report.
+pub trait RunStore {
+    /// Keeps the run's listing; returns where it went.
+    fn save_listing(&self, listing: &Listing) -> impl Future<Output = Result<String, ReadFailure>> + Send;
+
+    /// The run's listing; `Ok(None)` when no listing was saved under that run id.
+    fn listing(&self, run_id: &str) -> impl Future<Output = Result<Option<Listing>, ReadFailure>> + Send;
+
+    /// Keeps one account's result; returns where it went.
+    fn save_account(
+        &self,
+        run_id: &str,
+        entry: &AccountEntry,
+    ) -> impl Future<Output = Result<String, ReadFailure>> + Send;
+
+    /// One account's result; `Ok(None)` when its item left none.
+    fn account(
+        &self,
+        run_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<AccountEntry>, ReadFailure>> + Send;
+
+    /// Archives the consolidated report; returns where it went.
+    fn save_organization(
+        &self,
+        report: &OrgReport,
+    ) -> impl Future<Output = Result<String, ReadFailure>> + Send;
 }
 
 /// Keeps each run's full report as evidence and hands back the previous one.

@@ -16,6 +16,7 @@ use crate::rotation::RotationPolicy;
 
 mod error;
 mod mode;
+pub mod organization;
 pub mod setting;
 pub mod settings;
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod tests;
 pub use crate::text::{is_iam_name, is_role_arn};
 pub use error::{ConfigError, MAX_SHOWN_VALUE};
 pub use mode::{RotationMode, UnknownRotationMode};
+pub use organization::{is_account_id, AccountSelection, AccountTags, OrganizationConfig};
 pub use setting::{Setting, Variable};
 pub use settings::VARIABLES;
 
@@ -134,6 +136,8 @@ pub struct Config {
     /// Users rotated at once. IAM's write quotas are per account, so this stays modest; the
     /// SDK's retries absorb the throttling that remains.
     pub rotation_concurrency: usize,
+    /// `Some` with `ORGANIZATION=true`: the run audits the selected member accounts.
+    pub organization: Option<OrganizationConfig>,
 }
 
 impl Config {
@@ -172,6 +176,7 @@ impl Config {
         let rotation_concurrency = s::ROTATION_CONCURRENCY.read(get)? as usize;
         let mfa_group = s::MFA_GROUP.read(get)?.into_owned();
         let desired = s::DESIRED_STATE.read_with(get, &mfa_group)?;
+        let organization = read_organization(get)?;
 
         Ok(Config {
             report_bucket,
@@ -198,8 +203,34 @@ impl Config {
             notify_scheduled,
             report_max_bytes,
             credential_report_max_wait_secs,
+            organization,
         })
     }
+}
+
+/// The Organizations settings, read (and so validated) only with `ORGANIZATION=true`: a
+/// single-account function is not refused over a variable it never uses, but an
+/// organization run never starts with a selection it misread.
+fn read_organization(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<OrganizationConfig>, ConfigError> {
+    if !s::ORGANIZATION.read(get)? {
+        return Ok(None);
+    }
+    Ok(Some(OrganizationConfig {
+        audit_role: s::MEMBER_AUDIT_ROLE.read(get)?.into_owned(),
+        rotation_role: s::MEMBER_ROTATION_ROLE.read(get)?.into_owned(),
+        external_id: s::MEMBER_EXTERNAL_ID.read(get)?,
+        account_concurrency: s::ACCOUNT_CONCURRENCY.read(get)? as usize,
+        selection: AccountSelection {
+            include_accounts: s::INCLUDE_ACCOUNTS.read(get)?,
+            exclude_accounts: s::EXCLUDE_ACCOUNTS.read(get)?,
+            include_ous: s::INCLUDE_OUS.read(get)?,
+            exclude_ous: s::EXCLUDE_OUS.read(get)?,
+            include_tags: s::INCLUDE_ACCOUNT_TAGS.read(get)?,
+            exclude_tags: s::EXCLUDE_ACCOUNT_TAGS.read(get)?,
+        },
+    }))
 }
 
 /// The rotation thresholds judged together: each may be in bounds and the schedule still

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::mode::RotationMode;
+use super::organization::{account_ids, account_tags, external_id, ou_ids, role_name, AccountTags};
 use super::setting::{
     any_text, bucket, desired_state, group_list, group_name, optional, role_arn, rotation_mode, topic_arn,
     Setting, Variable,
@@ -205,6 +206,93 @@ pub static LIVE_CONFIRMATION: Setting<bool> = Setting::flag(
     "re-read flagged users live: key ids on key findings, removed passwords dropped; costs one call per flagged user",
 );
 
+/// Whether the function audits the accounts of its organization instead of its own.
+pub static ORGANIZATION: Setting<bool> = Setting::flag(
+    "ORGANIZATION",
+    false,
+    "audit every selected member account of the organization (run from the management or a delegated-administrator account)",
+);
+/// The role assumed in each member account for the audit.
+pub static MEMBER_AUDIT_ROLE: Setting<Cow<'static, str>> = Setting::custom(
+    "MEMBER_AUDIT_ROLE",
+    Cow::Borrowed("keywarden-audit"),
+    role_name,
+    |v| Some(v.to_string()),
+    "the read-only role assumed in each member account (its name; the member-role stack creates it)",
+);
+/// The role assumed in each member account for rotation writes.
+pub static MEMBER_ROTATION_ROLE: Setting<Cow<'static, str>> = Setting::custom(
+    "MEMBER_ROTATION_ROLE",
+    Cow::Borrowed("keywarden-rotation"),
+    role_name,
+    |v| Some(v.to_string()),
+    "the role assumed in a member account for key rotation; only with `ROTATION_MODE=enforce`",
+);
+/// The ExternalId the member roles' trust policy asks for.
+pub static MEMBER_EXTERNAL_ID: Setting<Option<String>> = Setting::custom(
+    "MEMBER_EXTERNAL_ID",
+    None,
+    external_id,
+    optional,
+    "the `sts:ExternalId` sent with every AssumeRole, when the member roles require one",
+);
+/// Accounts audited at once by one invocation.
+pub static ACCOUNT_CONCURRENCY: Setting<u32> = Setting::number(
+    "ACCOUNT_CONCURRENCY",
+    8,
+    1,
+    64,
+    "member accounts one invocation audits at the same time (1-64)",
+);
+/// Accounts to audit; all when empty.
+pub static INCLUDE_ACCOUNTS: Setting<BTreeSet<String>> = Setting::custom(
+    "INCLUDE_ACCOUNTS",
+    BTreeSet::new(),
+    account_ids,
+    |_| None,
+    "comma-separated account ids to audit (with the other `INCLUDE_*`, any match selects)",
+);
+/// Accounts never audited.
+pub static EXCLUDE_ACCOUNTS: Setting<BTreeSet<String>> = Setting::custom(
+    "EXCLUDE_ACCOUNTS",
+    BTreeSet::new(),
+    account_ids,
+    |_| None,
+    "comma-separated account ids never audited (exclusions win over inclusions)",
+);
+/// OUs whose accounts are audited, nested OUs included.
+pub static INCLUDE_OUS: Setting<BTreeSet<String>> = Setting::custom(
+    "INCLUDE_OUS",
+    BTreeSet::new(),
+    ou_ids,
+    |_| None,
+    "comma-separated OU (or root) ids whose accounts are audited, nested OUs included",
+);
+/// OUs whose accounts are never audited, nested OUs included.
+pub static EXCLUDE_OUS: Setting<BTreeSet<String>> = Setting::custom(
+    "EXCLUDE_OUS",
+    BTreeSet::new(),
+    ou_ids,
+    |_| None,
+    "comma-separated OU ids whose accounts are never audited, nested OUs included",
+);
+/// Account tags that select an account.
+pub static INCLUDE_ACCOUNT_TAGS: Setting<AccountTags> = Setting::custom(
+    "INCLUDE_ACCOUNT_TAGS",
+    AccountTags::new(),
+    account_tags,
+    |_| None,
+    "`key=value` pairs, comma-separated: an account with any of these tags is audited",
+);
+/// Account tags that keep an account out.
+pub static EXCLUDE_ACCOUNT_TAGS: Setting<AccountTags> = Setting::custom(
+    "EXCLUDE_ACCOUNT_TAGS",
+    AccountTags::new(),
+    account_tags,
+    |_| None,
+    "`key=value` pairs, comma-separated: an account with any of these tags is never audited",
+);
+
 /// Every variable the function reads, in the README table's order: the README test and the
 /// unit tests walk this list, so a variable missing from it is caught by both.
 pub static VARIABLES: &[&dyn Variable] = &[
@@ -235,4 +323,15 @@ pub static VARIABLES: &[&dyn Variable] = &[
     &DEADLINE_MARGIN_SECONDS,
     &ROTATION_CONCURRENCY,
     &LIVE_CONFIRMATION,
+    &ORGANIZATION,
+    &MEMBER_AUDIT_ROLE,
+    &MEMBER_ROTATION_ROLE,
+    &MEMBER_EXTERNAL_ID,
+    &ACCOUNT_CONCURRENCY,
+    &INCLUDE_ACCOUNTS,
+    &EXCLUDE_ACCOUNTS,
+    &INCLUDE_OUS,
+    &EXCLUDE_OUS,
+    &INCLUDE_ACCOUNT_TAGS,
+    &EXCLUDE_ACCOUNT_TAGS,
 ];

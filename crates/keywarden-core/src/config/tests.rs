@@ -86,9 +86,10 @@ fn rotation_thresholds_are_validated_together() {
 fn every_variable_read_is_documented() {
     let documented: Vec<&str> = VARIABLES.iter().map(|v| v.name()).collect();
     let seen = std::cell::RefCell::new(Vec::new());
+    // ORGANIZATION=true, so the organization settings are read too.
     let _ = Config::from_lookup(|k| {
         seen.borrow_mut().push(k.to_string());
-        None
+        (k == "ORGANIZATION").then(|| "true".to_string())
     });
     for name in seen.borrow().iter() {
         assert!(documented.contains(&name.as_str()), "{name} is read but not documented");
@@ -218,4 +219,41 @@ fn error_messages_are_pinned() {
 fn the_mode_parser_has_a_typed_error() {
     assert_eq!("enforce".parse::<RotationMode>(), Ok(RotationMode::Enforce));
     assert_eq!("Enforce".parse::<RotationMode>(), Err(UnknownRotationMode));
+}
+
+#[test]
+fn organization_settings_are_read_only_in_organization_mode() {
+    assert!(parse(&[("EXCLUDE_ACCOUNTS", "not-an-id")]).expect("ignored").organization.is_none());
+    let c = parse(&[
+        ("ORGANIZATION", "true"),
+        ("MEMBER_AUDIT_ROLE", "audit-ro"),
+        ("MEMBER_EXTERNAL_ID", "s3cr3t-ext"),
+        ("ACCOUNT_CONCURRENCY", "3"),
+        ("INCLUDE_OUS", "ou-ab12-cdefgh12, r-ab12"),
+        ("EXCLUDE_ACCOUNTS", "111111111111,222222222222"),
+        ("INCLUDE_ACCOUNT_TAGS", "env=prod,env=stage,team=sec"),
+    ])
+    .expect("valid");
+    let org = c.organization.expect("organization mode");
+    assert_eq!(org.audit_role, "audit-ro");
+    assert_eq!(org.rotation_role, "keywarden-rotation");
+    assert_eq!(org.external_id.as_deref(), Some("s3cr3t-ext"));
+    assert_eq!(org.account_concurrency, 3);
+    assert!(org.selection.needs_ous() && org.selection.needs_tags() && org.selection.has_inclusions());
+    assert_eq!(org.selection.exclude_accounts.len(), 2);
+    assert_eq!(org.selection.include_tags.len(), 3);
+}
+
+#[test]
+fn bad_organization_settings_are_refused_by_name() {
+    let org = |k: &'static str, v: &'static str| parse(&[("ORGANIZATION", "true"), (k, v)]);
+    assert_eq!(org("EXCLUDE_ACCOUNTS", "12345").expect_err("short").variable, "EXCLUDE_ACCOUNTS");
+    assert_eq!(org("INCLUDE_OUS", "ou-x").expect_err("ou").variable, "INCLUDE_OUS");
+    assert_eq!(org("INCLUDE_ACCOUNT_TAGS", "novalue").expect_err("tag").variable, "INCLUDE_ACCOUNT_TAGS");
+    assert_eq!(org("ACCOUNT_CONCURRENCY", "0").expect_err("zero").variable, "ACCOUNT_CONCURRENCY");
+    assert_eq!(org("ACCOUNT_CONCURRENCY", "65").expect_err("max").variable, "ACCOUNT_CONCURRENCY");
+    assert_eq!(org("MEMBER_AUDIT_ROLE", "bad role").expect_err("role").variable, "MEMBER_AUDIT_ROLE");
+    let err = org("MEMBER_EXTERNAL_ID", "a").expect_err("too short");
+    assert_eq!(err.variable, "MEMBER_EXTERNAL_ID");
+    assert!(!format!("{err} {err:?}").contains("value: \"a\""), "{err:?}");
 }
