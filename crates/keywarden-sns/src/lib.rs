@@ -14,12 +14,15 @@
 use std::fmt::Write as _;
 
 pub mod digest;
+pub mod organization;
 
 pub use digest::{email_text, one_line, sns_message, subject, MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS};
+pub use organization::{org_email_text, org_sns_message, org_subject};
 
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
 use keywarden_core::model::error_chain;
+use keywarden_core::organization::OrgReport;
 use keywarden_core::ports::{Notifier, NotifyError};
 use keywarden_core::report::{ActionStatus, RotationAction};
 use keywarden_core::rotation::StepKind;
@@ -60,6 +63,23 @@ impl Notifier for SnsNotifier {
             .message_attributes("severity", attribute(worst)?)
             .message_attributes("event_type", attribute("digest")?)
             .message_attributes("account", attribute(&report.run.account_id)?)
+            .send()
+            .await
+            .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+
+    async fn publish_organization(&self, report: &OrgReport) -> Result<String, NotifyError> {
+        let worst = report.summary.worst.map_or("none", |s| s.as_str());
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(org_subject(report))
+            .message_structure("json")
+            .message(org_sns_message(report).map_err(|e| NotifyError { code: None, message: e.to_string() })?)
+            .message_attributes("severity", attribute(worst)?)
+            .message_attributes("event_type", attribute("organization_digest")?)
             .send()
             .await
             .map_err(|e| NotifyError { code: e.code().map(str::to_string), message: error_chain(&e) })?;
