@@ -3,7 +3,7 @@
 //! Read failures are not here: they are part of the report (with `unknown` checks), because
 //! a partial audit is still worth returning. These are the cases where nothing should run.
 
-use keywarden_core::ConfigError;
+use keywarden_core::{ConfigError, ReadFailure};
 use lambda_runtime::Diagnostic;
 use thiserror::Error;
 
@@ -21,6 +21,10 @@ pub enum HandlerError {
     /// typo never reads as "this user is compliant".
     #[error("unknown user(s): {}; nothing was done", .0.join(", "))]
     UnknownUsers(Vec<String>),
+    /// A read or write the step cannot go on without (the organization's listing, the
+    /// fan-out's kept state): the engine retries or stops, rather than the step guessing.
+    #[error("{0}")]
+    Read(ReadFailure),
     /// The report could not be turned into JSON: a bug, never the caller's fault.
     #[error("could not serialise the report: {0}")]
     Internal(String),
@@ -32,6 +36,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::BadRequest(_) => "BadRequest",
             HandlerError::Config(_) => "ConfigError",
             HandlerError::UnknownUsers(_) => "UnknownUser",
+            HandlerError::Read(_) => "ReadFailure",
             HandlerError::Internal(_) => "InternalError",
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }

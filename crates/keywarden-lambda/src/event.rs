@@ -1,14 +1,16 @@
-//! The two kinds of event the function accepts, and nothing else.
+//! The events the function accepts, and nothing else.
 //!
 //! A scheduled EventBridge event runs the configured job; an on-demand JSON object is what an
-//! engineer sends with `cargo lambda invoke`. Anything else, including an on-demand object
-//! with a misspelt field, is refused before any AWS call: a typo like `"user": ["alice"]`
-//! must not silently widen an action to every user.
+//! engineer sends with `cargo lambda invoke`; in Organizations mode, the fan-out engine sends
+//! the three steps of a fanned-out run ([`FanOut`]). Anything else, including an object with
+//! a misspelt field, is refused before any AWS call: a typo like `"user": ["alice"]` must not
+//! silently widen an action to every user.
 
 use std::collections::BTreeSet;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use keywarden_core::config::is_iam_name;
+use keywarden_core::organization::AccountRef;
 pub use keywarden_core::report::RunAction;
 use serde::Deserialize;
 use serde_json::Value;
@@ -105,6 +107,81 @@ pub fn parse(event: Value) -> Result<Request, HandlerError> {
     })
 }
 
+/// A step of a fanned-out organization run, as the Step Functions state machine sends it:
+/// list the accounts, audit one (a Distributed Map item), then aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FanOut {
+    /// `{"action": "list-accounts"}`: lists and selects the accounts and keeps the listing;
+    /// answers `{"run_id", "accounts": [{"id", "name"}]}`, the map's items.
+    ListAccounts {},
+    /// `{"action": "audit-account", "run_id", "account": {"id", "name"}}`: one account of a
+    /// listed run, audited (and rotated in `ROTATION_MODE`) and its result kept.
+    AuditAccount {
+        /// The run the listing started.
+        run_id: String,
+        /// One of the listing's accounts.
+        account: AccountRef,
+    },
+    /// `{"action": "aggregate", "run_id"}`: the consolidated report, archive and digest
+    /// from the kept results.
+    Aggregate {
+        /// The run the listing started.
+        run_id: String,
+    },
+}
+
+/// An event of either mode, told apart by its `action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A whole run (scheduled or on demand).
+    Run(Request),
+    /// A step of a fanned-out organization run.
+    FanOut(FanOut),
+}
+
+const FAN_OUT_ACTIONS: [&str; 3] = ["list-accounts", "audit-account", "aggregate"];
+
+/// A run id as the fan-out carries it: it names S3 keys, so only the characters a Lambda
+/// request id has, and never a path.
+pub fn is_run_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Validates any event the function accepts; [`parse`] for a whole run, [`FanOut`] for the
+/// fan-out's steps, with the same strictness.
+pub fn parse_event(event: Value) -> Result<Event, HandlerError> {
+    let action = event.get("action").and_then(Value::as_str);
+    if !action.is_some_and(|a| FAN_OUT_ACTIONS.contains(&a)) {
+        return parse(event).map(Event::Run);
+    }
+    let step: FanOut = serde_json::from_value(event).map_err(|e| {
+        HandlerError::BadRequest(format!(
+            "malformed fan-out event: {e}; expected {{\"action\": \"list-accounts\"}}, {{\"action\": \"audit-account\", \"run_id\": \"..\", \"account\": {{\"id\": \"..\", \"name\": \"..\"}}}} or {{\"action\": \"aggregate\", \"run_id\": \"..\"}}"
+        ))
+    })?;
+    match &step {
+        FanOut::ListAccounts {} => {}
+        FanOut::AuditAccount { run_id, account } => {
+            check_run_id(run_id)?;
+            account.validate().map_err(HandlerError::BadRequest)?;
+        }
+        FanOut::Aggregate { run_id } => check_run_id(run_id)?,
+    }
+    Ok(Event::FanOut(step))
+}
+
+fn check_run_id(run_id: &str) -> Result<(), HandlerError> {
+    if is_run_id(run_id) {
+        Ok(())
+    } else {
+        Err(HandlerError::BadRequest(format!(
+            "`run_id` must be 1 to 64 letters, digits, `-` or `_` (a Lambda request id), got {:?}",
+            run_id.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -148,6 +225,53 @@ mod tests {
         {
             let v: Value = serde_json::from_str(raw).expect("fixture is JSON");
             assert_eq!(parse(v).expect("valid").action, RunAction::Audit);
+        }
+    }
+
+    #[test]
+    fn fan_out_events_from_the_repo_parse() {
+        for (raw, want) in [
+            (include_str!("../../../events/list-accounts.json"), "list"),
+            (include_str!("../../../events/audit-account.json"), "account"),
+            (include_str!("../../../events/aggregate.json"), "aggregate"),
+        ] {
+            let v: Value = serde_json::from_str(raw).expect("fixture is JSON");
+            let got = match parse_event(v).expect("valid") {
+                Event::FanOut(FanOut::ListAccounts {}) => "list",
+                Event::FanOut(FanOut::AuditAccount { .. }) => "account",
+                Event::FanOut(FanOut::Aggregate { .. }) => "aggregate",
+                Event::Run(_) => "run",
+            };
+            assert_eq!(got, want);
+        }
+        assert!(matches!(parse_event(json!({"action": "audit"})), Ok(Event::Run(_))));
+    }
+
+    #[test]
+    fn bad_fan_out_events_are_refused_with_a_reason() {
+        let account = json!({"id": "111111111111", "name": "prod"});
+        for (event, needle) in [
+            (json!({"action": "list-accounts", "run_id": "x"}), "unknown field `run_id`"),
+            (json!({"action": "aggregate"}), "missing field `run_id`"),
+            (json!({"action": "aggregate", "run_id": "../../etc"}), "`run_id` must be"),
+            (json!({"action": "aggregate", "run_id": ""}), "`run_id` must be"),
+            (json!({"action": "audit-account", "run_id": "r1"}), "missing field `account`"),
+            (
+                json!({"action": "audit-account", "run_id": "r1", "account": {"id": "12"}}),
+                "missing field `name`",
+            ),
+            (
+                json!({"action": "audit-account", "run_id": "r1", "account": {"id": "1111111111x1", "name": "a"}}),
+                "not a 12-digit",
+            ),
+            (
+                json!({"action": "audit-account", "run_id": "r1", "account": account, "users": ["a"]}),
+                "unknown field `users`",
+            ),
+        ] {
+            let err = parse_event(event.clone()).expect_err(&event.to_string());
+            assert!(err.to_string().contains(needle), "{event}: {err}");
+            assert!(matches!(err, HandlerError::BadRequest(_)));
         }
     }
 

@@ -1,8 +1,6 @@
-//! One invocation, start to finish: parse, collect, evaluate, enrich, plan and act, report,
-//! archive, notify.
-//!
-//! Generic over the core's ports so the whole flow is unit-tested with in-memory fakes;
-//! `main` only wires the AWS adapters in.
+//! One account, start to finish: collect → evaluate → enrich → plan and act → report →
+//! archive. The single-account run and every member account of an organization run go
+//! through this same code; only where the directory and the rotator point differs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,96 +10,77 @@ use futures::stream::{self, StreamExt};
 use keywarden_core::checks::{
     apply_live, evaluate, rotation_exemption, Evaluation, RotationCoverage, RotationFinding, UserScope,
 };
-use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
+use keywarden_core::ports::{Directory, ReportStore, Rotator};
 use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunInfo};
 use keywarden_core::rotation::{self, SecretState, Step};
 use keywarden_core::{Config, Inventory, ReadFailure, Report, RotationMode};
-use serde_json::value::RawValue;
-use serde_json::Value;
 use tracing::{info, warn};
 
+use super::{calls_since, Remaining};
 use crate::error::HandlerError;
-use crate::event::{self, Request, RunAction, Trigger};
+use crate::event::Request;
 
-/// How much of the invocation is left, asked before each user's rotation step; `None` when
-/// no deadline is known. A function rather than a number so the loop sees time pass.
-pub type Remaining<'a> = &'a (dyn Fn() -> Option<Duration> + Sync);
-
-/// What a run needs: configuration and the ports.
+/// The ports one account's run goes through.
 #[derive(Debug)]
-pub struct App<D, R, N, S> {
-    /// Validated once at cold start; a run never re-reads the environment.
-    pub config: Config,
-    /// Where the inventory comes from: IAM in production, a mock in tests.
-    pub directory: D,
-    /// What reads and changes keys; only called for rotation candidates.
-    pub rotator: R,
-    /// `None` when no report bucket is configured.
-    pub store: Option<S>,
-    /// `None` when no topic is configured.
-    pub notifier: Option<N>,
+pub struct Pipeline<'a, D, R, S> {
+    /// The function's configuration, the same for every account.
+    pub config: &'a Config,
+    /// The account's IAM.
+    pub directory: &'a D,
+    /// The account's keys.
+    pub rotator: &'a R,
+    /// The archive, shared by every account (reports are keyed by account id).
+    pub store: Option<&'a S>,
 }
 
-impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
-    /// Handles one event; `run_id` is the Lambda request id, so logs and report correlate.
-    pub async fn handle(
-        &self,
-        event: Value,
-        run_id: &str,
-        now: DateTime<Utc>,
-        remaining: Remaining<'_>,
-    ) -> Result<Box<RawValue>, HandlerError> {
-        let request = event::parse(event)?;
-        let mut report = self.run(&request, run_id, now, remaining).await?;
-        let json = report
-            .to_json_capped(self.config.report_max_bytes)
-            .map_err(|e| HandlerError::Internal(e.to_string()))?;
-        if report.findings_omitted > 0 {
-            warn!(
-                omitted = report.findings_omitted,
-                "report exceeded REPORT_MAX_BYTES; least severe findings left out"
-            );
-        }
-        RawValue::from_string(json).map_err(|e| HandlerError::Internal(e.to_string()))
-    }
+/// How a run is to treat its account, decided once for the run.
+#[derive(Debug, Clone)]
+pub struct RunPlan<'a> {
+    /// The validated request.
+    pub request: &'a Request,
+    /// The run's id, shared by every account of an organization run.
+    pub run_id: &'a str,
+    /// `None`: no rotation stage.
+    pub rotation_mode: Option<RotationMode>,
+    /// When the run started.
+    pub now: DateTime<Utc>,
+    /// Said in the report, not failures.
+    pub warnings: Vec<String>,
+}
 
-    /// One run, stage by stage: collect → evaluate → enrich → plan and act → report →
-    /// archive → notify. Each stage is a core function or a port call; this only orders them.
+impl<D: Directory, R: Rotator, S: ReportStore> Pipeline<'_, D, R, S> {
+    /// The account's report, archived when a store is set. `baseline` is the directory's call
+    /// tally before the run (a warm function's clients live across invocations); a member
+    /// account's counter is its own, so it passes an empty one and its AssumeRole counts.
     pub async fn run(
         &self,
-        request: &Request,
-        run_id: &str,
-        now: DateTime<Utc>,
+        plan: &RunPlan<'_>,
         remaining: Remaining<'_>,
+        baseline: BTreeMap<String, u64>,
     ) -> Result<Report, HandlerError> {
-        let rotation_mode = self.rotation_mode(request)?;
-        let (notify, warnings) = self.notify_decision(request)?;
-
-        // The clients live as long as the warm process; count only this invocation's calls.
-        let calls_before = self.directory.api_calls();
         let inventory = self.directory.collect().await;
-        let scope = scope(&inventory, request)?;
+        let scope = scope(&inventory, plan.request)?;
 
-        let mut evaluation = evaluate(&inventory, &self.config.audit, &scope, now);
+        let mut evaluation = evaluate(&inventory, &self.config.audit, &scope, plan.now);
         let mut errors = inventory.failures();
         self.enrich(&mut evaluation, &mut errors).await;
-        evaluation.warnings.extend(warnings);
+        evaluation.warnings.extend(plan.warnings.iter().cloned());
 
         let mut actions = Vec::new();
-        if let Some(mode) = rotation_mode {
-            actions =
-                self.rotate(&inventory, request, mode, now, remaining, &mut evaluation, &mut errors).await;
+        if let Some(mode) = plan.rotation_mode {
+            actions = self.rotate(&inventory, plan, mode, remaining, &mut evaluation, &mut errors).await;
         }
 
         let run = RunInfo {
-            run_id: run_id.to_string(),
+            run_id: plan.run_id.to_string(),
             account_id: inventory.account_id.clone().unwrap_or_else(|_| "unknown".into()),
-            action: request.action,
-            mode: rotation_mode.unwrap_or(RotationMode::Off),
-            generated_at: now,
+            action: plan.request.action,
+            mode: plan.rotation_mode.unwrap_or(RotationMode::Off),
+            generated_at: plan.now,
             data_as_of: inventory.credential_report.as_ref().ok().map(|r| r.generated_at),
         };
-        let mut report = Report::build(run, evaluation, errors, self.calls_since(&calls_before));
+        let mut report =
+            Report::build(run, evaluation, errors, calls_since(&self.directory.api_calls(), &baseline));
         report.actions = actions;
         info!(
             account = %report.run.account_id,
@@ -112,33 +91,8 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             actions = report.actions.len(),
             "run finished"
         );
-
-        self.archive(&mut report, request, &inventory).await;
-        if notify {
-            self.notify(&mut report).await;
-        }
+        self.archive(&mut report, plan.request, &inventory).await;
         Ok(report)
-    }
-
-    /// Whether this run alerts, and the warning a scheduled run with no topic earns. An
-    /// explicit `notify: true` with no topic is refused rather than silently dropped.
-    fn notify_decision(&self, request: &Request) -> Result<(bool, Vec<String>), HandlerError> {
-        let mut warnings = Vec::new();
-        let notify = match (request.notify, &request.trigger) {
-            (Some(true), _) if self.notifier.is_none() => {
-                return Err(HandlerError::BadRequest("`notify` is true but TOPIC_ARN is not set".into()))
-            }
-            (Some(n), _) => n,
-            (None, Trigger::OnDemand) => false,
-            (None, Trigger::Scheduled) if !self.config.notify_scheduled => false,
-            (None, Trigger::Scheduled) => {
-                if self.notifier.is_none() {
-                    warnings.push("TOPIC_ARN is not set: this scheduled run alerted nobody".to_string());
-                }
-                self.notifier.is_some()
-            }
-        };
-        Ok((notify, warnings))
     }
 
     /// The live reads the evaluation asks for, folded in; their failures become errors and
@@ -151,18 +105,6 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         let live = self.directory.live_details(&live_req).await;
         errors.extend(live.failures());
         apply_live(evaluation, &live);
-    }
-
-    /// The API calls this invocation made, by operation.
-    fn calls_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-        let mut api_calls = self.directory.api_calls();
-        for (op, n) in before {
-            if let Some(total) = api_calls.get_mut(op) {
-                *total -= (*n).min(*total);
-            }
-        }
-        api_calls.retain(|_, n| *n > 0);
-        api_calls
     }
 
     /// Compares with the previous archived run and archives this one. Only full runs are
@@ -188,63 +130,14 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         }
     }
 
-    /// The digest, then one event per rotation step worth an alert of its own. A failed
-    /// publish is an error in the report, never a silent gap.
-    async fn notify(&self, report: &mut Report) {
-        let clean = report.summary.findings == 0 && report.errors.is_empty() && report.actions.is_empty();
-        if clean && !self.config.notify_clean_runs {
-            info!("nothing to report and NOTIFY_CLEAN_RUNS=false: no digest");
-            return;
-        }
-        let Some(notifier) = &self.notifier else { return };
-        match notifier.publish(report).await {
-            Ok(id) => info!(message_id = %id, "summary published"),
-            Err(e) => {
-                warn!(error = %e, "could not publish the summary");
-                report.errors.push(ReadFailure::new("sns:Publish", e.code.clone(), e.message.clone()));
-            }
-        }
-        let events: Vec<RotationAction> =
-            report.actions.iter().filter(|a| a.worth_an_alert()).cloned().collect();
-        for action in events {
-            if let Err(e) = notifier.publish_rotation(&report.run.account_id, &action).await {
-                warn!(error = %e, user = %action.user, "could not publish a rotation event");
-                report.errors.push(ReadFailure::new("sns:Publish", e.code.clone(), e.message.clone()));
-            }
-        }
-    }
-
-    /// What this run may do to keys: scheduled runs follow `ROTATION_MODE`; an on-demand
-    /// rotation is a dry run unless it says `"dry_run": false` and the function is in
-    /// enforce mode. An explicit request the configuration forbids is refused, not downgraded.
-    fn rotation_mode(&self, request: &Request) -> Result<Option<RotationMode>, HandlerError> {
-        let configured = self.config.rotation_mode;
-        match (&request.trigger, request.action) {
-            (Trigger::Scheduled, _) => Ok((configured != RotationMode::Off).then_some(configured)),
-            (Trigger::OnDemand, RunAction::Audit) => Ok(None),
-            (Trigger::OnDemand, RunAction::Rotate) => match (configured, request.dry_run) {
-                (RotationMode::Off, _) => {
-                    Err(HandlerError::BadRequest("rotation is disabled (ROTATION_MODE=off)".into()))
-                }
-                (_, true) => Ok(Some(RotationMode::DryRun)),
-                (RotationMode::Enforce, false) => Ok(Some(RotationMode::Enforce)),
-                (RotationMode::DryRun, false) => Err(HandlerError::BadRequest(
-                    "`dry_run: false` needs ROTATION_MODE=enforce; this function only plans rotations".into(),
-                )),
-            },
-        }
-    }
-
     /// Reads each candidate live, plans its next step and, in enforce mode, carries it out.
     /// No new user is started once less than `DEADLINE_MARGIN_SECONDS` of the invocation is
     /// left: those are listed as deferred, and the next run carries on where this one stopped.
-    #[allow(clippy::too_many_arguments)]
     async fn rotate(
         &self,
         inventory: &Inventory,
-        request: &Request,
+        plan: &RunPlan<'_>,
         mode: RotationMode,
-        now: DateTime<Utc>,
         remaining: Remaining<'_>,
         evaluation: &mut Evaluation,
         errors: &mut Vec<ReadFailure>,
@@ -258,9 +151,9 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             );
             mode = RotationMode::DryRun;
         }
-        let candidates = match &request.users {
+        let candidates = match &plan.request.users {
             Some(users) => users.clone(),
-            None => rotation::candidates(inventory, &self.config.rotation, now),
+            None => rotation::candidates(inventory, &self.config.rotation, plan.now),
         };
         // One bulk listing of keywarden's secrets instead of a DescribeSecret per user; when it
         // fails, each user's secret is read on its own, as before.
@@ -279,7 +172,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         let outcomes: Vec<UserOutcome> = stream::iter(candidates)
             .map(|user| {
                 let listed = listed.as_ref().map(|l| l.get(&user).cloned().unwrap_or_default());
-                self.rotate_user(inventory, user, listed, mode, now, remaining, margin)
+                self.rotate_user(inventory, user, listed, mode, plan.now, remaining, margin)
             })
             .buffered(self.config.rotation_concurrency.max(1))
             .collect()
@@ -294,7 +187,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
         let unread: Vec<String> = actions.iter().filter(|a| a.unread()).map(|a| a.user.clone()).collect();
         let coverage = if !unread.is_empty() {
             RotationCoverage::Unread(unread)
-        } else if request.users.is_none() && inventory.credential_report.is_err() {
+        } else if plan.request.users.is_none() && inventory.credential_report.is_err() {
             RotationCoverage::CandidatesUnknown
         } else {
             RotationCoverage::Complete
