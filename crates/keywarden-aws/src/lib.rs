@@ -5,7 +5,9 @@
 //!   in a number of calls that does not grow with its users;
 //! - [`rotator`]: the key rotator behind [`Rotator`], with IAM and Secrets Manager, built so
 //!   that a lost answer or a crash after any write leaves a state the next run recovers;
-//! - [`store`]: the S3 archive behind [`ReportStore`];
+//! - [`organization`]: the organization's accounts and the member roles behind
+//!   [`Organization`];
+//! - [`store`]: the S3 archive behind [`ReportStore`] and [`RunStore`];
 //! - [`retry`]: the retry policy of every client, [`counter`]: the API call tally every report
 //!   carries, [`crash`]: the test build's crash points;
 //! - [`clients`]: the SDK clients, each wired with the retry policy and the counter.
@@ -17,6 +19,8 @@
 //! [`Directory`]: keywarden_core::ports::Directory
 //! [`Rotator`]: keywarden_core::ports::Rotator
 //! [`ReportStore`]: keywarden_core::ports::ReportStore
+//! [`Organization`]: keywarden_core::ports::Organization
+//! [`RunStore`]: keywarden_core::ports::RunStore
 
 #![warn(missing_docs)]
 
@@ -24,6 +28,7 @@ pub mod collector;
 pub mod counter;
 pub mod crash;
 pub mod error;
+pub mod organization;
 pub mod retry;
 pub mod rotator;
 mod sdk;
@@ -32,6 +37,7 @@ pub mod store;
 pub use collector::{CollectorOptions, IamDirectory};
 pub use counter::ApiCallCounter;
 pub use error::AwsError;
+pub use organization::AwsOrganization;
 pub use rotator::IamRotator;
 pub use store::S3ReportStore;
 

@@ -4,9 +4,15 @@
 //! Reports live at `<account>/<yyyy>/<mm>/<dd>/<run_id>.json`; `<account>/latest.json` names
 //! the newest, because run ids are not ordered and listing a growing prefix every run would
 //! cost more calls as the archive grows.
+//!
+//! An organization run keeps its state beside them ([`RunStore`]): the listing at
+//! `runs/<run_id>/listing.json`, each account's result at `runs/<run_id>/accounts/<id>.json`,
+//! and the consolidated report at `organization/<yyyy>/<mm>/<dd>/<run_id>.json`. Run ids are
+//! validated where events are parsed, so no key is built from a path.
 
 use aws_sdk_s3::primitives::ByteStream;
-use keywarden_core::ports::ReportStore;
+use keywarden_core::organization::{AccountEntry, Listing, OrgReport};
+use keywarden_core::ports::{ReportStore, RunStore};
 use keywarden_core::{ReadFailure, Report};
 use serde::{Deserialize, Serialize};
 
@@ -93,5 +99,47 @@ impl ReportStore for S3ReportStore {
             .map_err(|e| ReadFailure::new("s3:PutObject", None, e.to_string()))?;
         self.put(&format!("{}/latest.json", report.run.account_id), pointer).await?;
         Ok(format!("s3://{}/{key}", self.bucket))
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ReadFailure> {
+    serde_json::to_vec(value).map_err(|e| ReadFailure::new("s3:PutObject", None, e.to_string()))
+}
+
+impl S3ReportStore {
+    async fn read_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ReadFailure> {
+        let Some(body) = self.get(key).await? else { return Ok(None) };
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            ReadFailure::new("s3:GetObject", None, format!("{key} is not what keywarden wrote: {e}"))
+        })
+    }
+
+    async fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<String, ReadFailure> {
+        self.put(key, encode(value)?).await?;
+        Ok(format!("s3://{}/{key}", self.bucket))
+    }
+}
+
+impl RunStore for S3ReportStore {
+    async fn save_listing(&self, listing: &Listing) -> Result<String, ReadFailure> {
+        self.write_json(&format!("runs/{}/listing.json", listing.run_id), listing).await
+    }
+
+    async fn listing(&self, run_id: &str) -> Result<Option<Listing>, ReadFailure> {
+        self.read_json(&format!("runs/{run_id}/listing.json")).await
+    }
+
+    async fn save_account(&self, run_id: &str, entry: &AccountEntry) -> Result<String, ReadFailure> {
+        self.write_json(&format!("runs/{run_id}/accounts/{}.json", entry.account.id), entry).await
+    }
+
+    async fn account(&self, run_id: &str, account_id: &str) -> Result<Option<AccountEntry>, ReadFailure> {
+        self.read_json(&format!("runs/{run_id}/accounts/{account_id}.json")).await
+    }
+
+    async fn save_organization(&self, report: &OrgReport) -> Result<String, ReadFailure> {
+        let key =
+            format!("organization/{}/{}.json", report.run.generated_at.format("%Y/%m/%d"), report.run.run_id);
+        self.write_json(&key, report).await
     }
 }

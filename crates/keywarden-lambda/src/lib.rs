@@ -1,8 +1,9 @@
 //! The `keywarden` Lambda function: event parsing, configuration and wiring.
 //!
 //! The binary's `main` reads the configuration, builds the AWS clients once per cold start
-//! and hands events to [`app::App::handle`]. All behaviour lives in the library so it is
-//! tested without a Lambda runtime.
+//! and hands events to [`app::App::handle`], or in Organizations mode to
+//! [`app::OrgApp::handle`]. All behaviour lives in the library so it is tested without a
+//! Lambda runtime.
 
 #![warn(missing_docs)]
 
@@ -13,13 +14,42 @@ pub mod event;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
-use keywarden_aws::{ApiCallCounter, CollectorOptions, IamDirectory, IamRotator, S3ReportStore};
+use keywarden_aws::{
+    ApiCallCounter, AwsOrganization, CollectorOptions, IamDirectory, IamRotator, S3ReportStore,
+};
 use keywarden_core::Config;
 use keywarden_sns::SnsNotifier;
 use lambda_runtime::{run, service_fn, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::app::Remaining;
 use crate::error::HandlerError;
+
+/// The function as wired: one account, or an organization.
+#[derive(Debug)]
+pub enum Function {
+    /// `ORGANIZATION=false`: the account the function runs in.
+    Account(app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore>),
+    /// `ORGANIZATION=true`: the organization's selected accounts.
+    Organization(app::OrgApp<AwsOrganization, SnsNotifier, S3ReportStore>),
+}
+
+impl Function {
+    /// Handles one event with whichever app is wired.
+    pub async fn handle(
+        &self,
+        event: Value,
+        run_id: &str,
+        now: chrono::DateTime<Utc>,
+        remaining: Remaining<'_>,
+    ) -> Result<Box<RawValue>, HandlerError> {
+        match self {
+            Function::Account(app) => app.handle(event, run_id, now, remaining).await,
+            Function::Organization(app) => app.handle(event, run_id, now, remaining).await,
+        }
+    }
+}
 
 /// The function: tracing, configuration, clients once per cold start, then one
 /// [`app::App::handle`] per event.
@@ -64,15 +94,32 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 
 /// Builds the production ports from a validated configuration and the SDK's environment
 /// (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore> {
+pub async fn wire(config: Config) -> Function {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         // SNS keeps these; the other clients get keywarden_aws::retry's policy.
         .retry_config(keywarden_aws::retry::retry_config())
         .load()
         .await;
     let counter = ApiCallCounter::new();
-    let keywarden_aws::Clients { iam, sts, secrets, s3 } = keywarden_aws::clients(&sdk, &counter);
+    let notifier = config.topic_arn.as_ref().map(|topic| {
+        let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+        SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns), topic.clone())
+    });
     let options = CollectorOptions::new(Duration::from_secs(config.credential_report_max_wait_secs));
+    if let Some(org) = config.organization.clone() {
+        let s3 = keywarden_aws::clients(&sdk, &counter).s3;
+        let store = config.report_bucket.as_ref().map(|bucket| S3ReportStore::new(s3, bucket.clone()));
+        let organization = AwsOrganization::new(
+            sdk,
+            counter,
+            org,
+            options,
+            config.secret_kms_key_id.clone(),
+            config.role_arn.clone(),
+        );
+        return Function::Organization(app::OrgApp { config, organization, store, notifier });
+    }
+    let keywarden_aws::Clients { iam, sts, secrets, s3 } = keywarden_aws::clients(&sdk, &counter);
     let directory = IamDirectory::new(iam.clone(), sts.clone(), counter.clone(), options);
     let rotator = IamRotator::new(
         iam,
@@ -82,12 +129,8 @@ pub async fn wire(config: Config) -> app::App<IamDirectory, IamRotator, SnsNotif
         config.role_arn.clone(),
         counter.clone(),
     );
-    let notifier = config.topic_arn.as_ref().map(|topic| {
-        let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-        SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns), topic.clone())
-    });
     let store = config.report_bucket.as_ref().map(|bucket| S3ReportStore::new(s3, bucket.clone()));
-    app::App { config, directory, rotator, notifier, store }
+    Function::Account(app::App { config, directory, rotator, notifier, store })
 }
 
 /// Lambda's longest invocation.
