@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod invariants;
 pub mod lambda;
 pub mod moto;
+pub mod organization;
 pub mod process;
 pub mod proxy;
 pub mod report;

@@ -118,6 +118,10 @@ pub enum Intercept {
     /// Answer with this error instead of forwarding: an AWS JSON-protocol service error
     /// (always JSON, whatever the caller's protocol, as the tests written against it expect).
     ServiceError { status: u16, code: String, message: String },
+    /// Answer with this error in the caller's protocol (query XML for IAM and STS, JSON for
+    /// JSON protocols) instead of forwarding: a refusal the SDK reads the code of, such as
+    /// STS's `AccessDenied` on an `AssumeRole` whose trust does not admit the caller.
+    Refuse { status: u16, code: String, message: String },
     /// Answer 400 with the service's throttling error instead of forwarding (`Throttling` in
     /// query-protocol XML for IAM and STS, `ThrottlingException` in JSON for Secrets
     /// Manager): what a busy account's IAM answers a scan that pages too fast. The SDK
@@ -142,7 +146,7 @@ impl Intercept {
         Some(match self {
             Intercept::Forward => return None,
             Intercept::RaceWithCopy => FaultKind::RaceWithCopy,
-            Intercept::ServiceError { .. } => FaultKind::ServiceError,
+            Intercept::ServiceError { .. } | Intercept::Refuse { .. } => FaultKind::ServiceError,
             Intercept::Throttle => FaultKind::Throttle,
             Intercept::Unavailable => FaultKind::Unavailable,
             Intercept::ResetBeforeForward => FaultKind::ResetBeforeForward,
@@ -156,7 +160,9 @@ impl Intercept {
         match self {
             Intercept::Forward => op.to_string(),
             Intercept::RaceWithCopy => format!("{op} (raced by a copy)"),
-            Intercept::ServiceError { code, .. } => format!("{op} refused ({code})"),
+            Intercept::ServiceError { code, .. } | Intercept::Refuse { code, .. } => {
+                format!("{op} refused ({code})")
+            }
             Intercept::Throttle => format!("{op} throttled"),
             Intercept::Unavailable => format!("{op} unavailable (503)"),
             Intercept::ResetBeforeForward => format!("{op} reset before forwarding"),
@@ -504,6 +510,11 @@ fn serve(mut client: TcpStream, upstream: u16, rule: &Rule, log: &Log) {
         }
         Intercept::ServiceError { status, code, message } => {
             let _ = respond(&mut client, status, &code, &message);
+            return;
+        }
+        Intercept::Refuse { status, code, message } => {
+            let _ = respond_in_protocol(&mut client, &request, status, &code, &message);
+            let _ = client.shutdown(Shutdown::Both);
             return;
         }
         Intercept::Throttle => {

@@ -94,6 +94,38 @@ impl Aws {
         }
     }
 
+    /// Clients for the account of `role_arn`, signed with the credentials of an AssumeRole
+    /// from the admin: moto maps an assumed role's credentials to the role's account, which
+    /// is how a test seeds a member account of an organization.
+    pub async fn assume(endpoint: &str, role_arn: &str) -> Self {
+        let admin = sdk_config(endpoint, ADMIN_KEY_ID, ADMIN_SECRET).await;
+        let sts = aws_sdk_sts::Client::new(&admin);
+        let out = call!(
+            format!("AssumeRole {role_arn}"),
+            sts.assume_role().role_arn(role_arn).role_session_name("keywarden-e2e-seed").send()
+        );
+        let c = out.credentials.unwrap_or_else(|| panic!("AssumeRole {role_arn} returned no credentials"));
+        let credentials = aws_sdk_iam::config::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "keywarden-e2e-member",
+        );
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        Aws {
+            iam: aws_sdk_iam::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            endpoint: endpoint.to_string(),
+        }
+    }
+
     pub async fn create_user(&self, name: &str) {
         call!(format!("CreateUser {name}"), self.iam.create_user().user_name(name).send());
     }

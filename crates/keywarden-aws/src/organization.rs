@@ -266,6 +266,8 @@ impl Organization for AwsOrganization {
     type Rotator = IamRotator;
 
     async fn accounts(&self, selection: &AccountSelection) -> Result<Vec<MemberAccount>, ReadFailure> {
+        // Asked here, so the listing's calls count it; `connect` reuses the answer.
+        self.own_account().await?;
         let mut accounts = self.list().await?;
         if selection.needs_ous() {
             let cache = Mutex::new(HashMap::new());
