@@ -14,6 +14,10 @@ within 30 days, no tags, not in BreakGlass); every other single active key is at
 days old, so it is outside keywarden's 7-day warning window as well.
 
     seed_moto.py --users 5000 --due 500 --port 5123 --ready-file /tmp/ready.json
+
+With --accounts N the server is an organization of N accounts (moto's default account as
+its management account, and N - 1 members created through moto's Organizations backend),
+each seeded as above with --users users and --due due: the organization bench.
 """
 
 import argparse
@@ -40,6 +44,7 @@ from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.iam.models import AccessKeyLastUsed, iam_backends  # noqa: E402
 from moto.moto_api._internal import mock_random  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+from moto.organizations.models import organizations_backends  # noqa: E402
 from moto.utilities.utils import PARTITION_NAMES  # noqa: E402
 
 ACCOUNT = "123456789012"
@@ -207,6 +212,8 @@ def main():
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--due", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--accounts", type=int, default=0,
+                    help="an organization of this many accounts, each seeded with --users users")
     ap.add_argument("--report-ready", action="store_true",
                     help="mark the credential report as generated, so the first "
                          "GenerateCredentialReport answers COMPLETE instead of STARTED")
@@ -221,25 +228,42 @@ def main():
     mock_random.seed(args.seed)  # moto's key ids, user ids and MFA seeds
     rng = random.Random(args.seed)
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)  # whole seconds, like AWS
-    iam = iam_backends[ACCOUNT]["aws"]  # moto's key is the partition ("aws"), not "global"
-    for partition in PARTITION_NAMES:  # every request looks its key up in all of them
-        iam_backends[ACCOUNT][partition]
-    backends = time.monotonic() - started
-    total_keys, mix = seed(iam, args.users, args.due, rng, now)
-    if args.report_ready:
-        iam.generate_report()
+    accounts = [ACCOUNT]
+    if args.accounts:
+        org = organizations_backends[ACCOUNT]["aws"]
+        org.create_organization(region="us-east-1", FeatureSet="ALL")
+        for a in range(1, args.accounts):
+            status = org.create_account(AccountName=f"workload-{a:03d}", Email=f"workload-{a:03d}@example.invalid")
+            accounts.append(status["CreateAccountStatus"]["AccountId"])
+    backends = 0.0
+    total_keys, mix, iams = 0, {}, []
+    for account in accounts:
+        b = time.monotonic()
+        iam = iam_backends[account]["aws"]  # moto's key is the partition ("aws"), not "global"
+        for partition in PARTITION_NAMES:  # every request looks its key up in all of them
+            iam_backends[account][partition]
+        backends += time.monotonic() - b
+        keys, account_mix = seed(iam, args.users, args.due, rng, now)
+        total_keys += keys
+        for k, v in account_mix.items():
+            mix[k] = mix.get(k, 0) + v
+        if args.report_ready:
+            iam.generate_report()
+        iams.append(iam)
     seconds = time.monotonic() - started
-    due, warn = due_in_report(iam, now)
-    if due != args.due or warn:
-        sys.exit(f"the credential report shows {due} users due (wanted {args.due}), {warn} in the warning window")
+    for iam in iams:
+        due, warn = due_in_report(iam, now)
+        if due != args.due or warn:
+            sys.exit(f"the credential report shows {due} users due (wanted {args.due}), {warn} in the warning window")
+    due = args.due * len(accounts)
     verify_started = time.monotonic()
     verify(args.port, args.users)
-    mfa_devices = len(iam.virtual_mfa_devices)
+    mfa_devices = sum(len(i.virtual_mfa_devices) for i in iams)
     print(f"seeded {args.users} users, {total_keys} keys, {due} due, {mfa_devices} virtual MFA devices "
           f"in {seconds:.2f} s ({backends:.2f} s of it moto's backends with the AWS-managed policies); verified over HTTP in {time.monotonic() - verify_started:.2f} s",
           file=sys.stderr, flush=True)
 
-    ready = {"users": args.users, "keys": total_keys, "due": due, "seconds": round(seconds, 3),
+    ready = {"accounts": len(accounts), "users": args.users * len(accounts), "keys": total_keys, "due": due, "seconds": round(seconds, 3),
              "mfa_devices": mfa_devices, "port": args.port, "mix": mix}
     tmp = Path(args.ready_file + ".tmp")
     tmp.write_text(json.dumps(ready) + "\n")

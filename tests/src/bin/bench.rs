@@ -9,6 +9,10 @@
 //! `cargo lambda build --release` and prints its size and the function's cold-start init
 //! time. Figures go to `<target>/bench/bench.json`. It measures; it asserts nothing.
 //!
+//! Then the organization: `KEYWARDEN_BENCH_ORG` accounts × users (default `50x100`, `none`
+//! to skip), audited in one invocation in Organizations mode at `ACCOUNT_CONCURRENCY` 8:
+//! wall time, calls per account and peak RSS.
+//!
 //! The account is seeded by `tests/bench/seed_moto.py`, which writes moto's in-process
 //! backend directly (seconds for 5,000 users, where 25,000 API calls would take minutes)
 //! and then serves it.
@@ -39,11 +43,25 @@ fn main() {
     for users in sizes {
         results.push(run_size(users));
     }
+    let org = match std::env::var("KEYWARDEN_BENCH_ORG").unwrap_or_else(|_| "50x100".into()).as_str() {
+        "none" => None,
+        spec => {
+            let (a, u) = spec
+                .split_once('x')
+                .unwrap_or_else(|| panic!("KEYWARDEN_BENCH_ORG={spec}: want ACCOUNTSxUSERS"));
+            let parse = |v: &str| {
+                v.trim().parse::<usize>().unwrap_or_else(|e| panic!("KEYWARDEN_BENCH_ORG={spec}: {e}"))
+            };
+            Some(run_org(parse(a), parse(u)))
+        }
+    };
     // Last: cargo-lambda builds with its own release settings, a second release build.
     let bootstrap = bootstrap_size();
 
     println!();
-    println!("{}", table(&results));
+    if !results.is_empty() {
+        println!("{}", table(&results));
+    }
     if let Some((bytes, path)) = &bootstrap {
         println!("release bootstrap: {:.1} MB ({})", *bytes as f64 / 1e6, path.display());
     }
@@ -58,9 +76,29 @@ fn main() {
             r["calls_per_rotated_user"].as_f64().unwrap_or_default(),
         );
     }
+    if let Some(o) = &org {
+        println!(
+            "organization of {} accounts x {} users, one invocation at ACCOUNT_CONCURRENCY=8: function {:.2} s (invoke {:.2} s), {} audited, {} failed, {} not audited; {} API calls, {:.1} per account ({}); peak RSS {}",
+            o["accounts"],
+            o["users_per_account"],
+            o["function_seconds"].as_f64().unwrap_or(f64::NAN),
+            o["invoke_seconds"].as_f64().unwrap_or(f64::NAN),
+            o["audited"],
+            o["failed"],
+            o["not_audited"],
+            o["api_calls_total"],
+            o["calls_per_account"].as_f64().unwrap_or(f64::NAN),
+            o["calls_per_account_by_operation"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            o["peak_rss_kb"].as_f64().map_or("?".into(), |kb| format!("{:.1} MB", kb / 1024.0)),
+        );
+    }
     let doc = json!({
         "bootstrap_bytes": bootstrap.as_ref().map(|(b, _)| *b),
         "runs": results,
+        "organization": org,
     });
     let path = out_dir.join("bench.json");
     std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("serialise") + "\n").expect("write");
@@ -150,6 +188,64 @@ fn run_size(users: usize) -> Value {
         "rotated": rotated,
         "enforce_actions": statuses,
         "calls_per_rotated_user": per_user,
+    })
+}
+
+/// An organization of `accounts` accounts of `users` users each, audited in one invocation.
+fn run_org(accounts: usize, users: usize) -> Value {
+    println!("== organization: {accounts} accounts x {users} users ==");
+    let dir = tempfile::Builder::new().prefix("keywarden-bench-org-").tempdir().expect("temp dir");
+    let port = free_port();
+    let ready = dir.path().join("ready.json");
+    let mut cmd = Command::new(python());
+    cmd.arg(workspace_root().join("tests/bench/seed_moto.py"))
+        .args(["--accounts", &accounts.to_string(), "--users", &users.to_string()])
+        .args(["--due", &(users / 10).to_string(), "--port", &port.to_string()])
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--report-ready")
+        .env("PYTHONUNBUFFERED", "1");
+    let mut moto = Supervised::spawn("seed_moto", &cmd, &dir.path().join("moto.log"));
+    let seeded = wait_ready(&ready, &mut moto);
+    println!("  seeded in {:.1} s", seeded["seconds"].as_f64().unwrap_or_default());
+    let mut env = function_env(&format!("http://127.0.0.1:{port}"));
+    env.insert("ORGANIZATION".into(), "true".into());
+    env.insert("ACCOUNT_CONCURRENCY".into(), "8".into());
+    let watch = Watch::start_release(&env);
+    let audit = lambda::event("events/audit.json");
+    let cold = watch.invoke(&audit);
+    cold.report();
+    let pid = watch.function_pid().expect("the function runs after its first invocation");
+    let handled = handled_lines(&watch.log());
+    let (run, peak) = measured(pid, || watch.invoke(&audit));
+    let report = run.report();
+    let own = handled_seconds(&watch.log(), handled);
+    drop(watch);
+    moto.stop(Duration::from_secs(5));
+    let total = calls(&report);
+    let members = report["summary"]["accounts"].as_u64().unwrap_or(0).max(1);
+    let per_account: BTreeMap<String, f64> =
+        total.iter().map(|(op, n)| (op.clone(), *n as f64 / members as f64)).collect();
+    println!(
+        "  audit {:.2} s in the function, {} calls",
+        own.unwrap_or(f64::NAN),
+        total.values().sum::<u64>()
+    );
+    json!({
+        "accounts": accounts,
+        "users_per_account": users,
+        "cold_invoke_seconds": cold.elapsed.as_secs_f64(),
+        "function_seconds": own,
+        "invoke_seconds": run.elapsed.as_secs_f64(),
+        "audited": report["summary"]["audited"],
+        "failed": report["summary"]["failed"],
+        "not_audited": report["summary"]["not_audited"],
+        "findings": report["summary"]["findings"],
+        "api_calls": total,
+        "api_calls_total": total.values().sum::<u64>(),
+        "calls_per_account": total.values().sum::<u64>() as f64 / members as f64,
+        "calls_per_account_by_operation": per_account,
+        "peak_rss_kb": peak,
     })
 }
 
