@@ -7,6 +7,7 @@
 //!   that a lost answer or a crash after any write leaves a state the next run recovers;
 //! - [`organization`]: the organization's accounts and the member roles behind
 //!   [`Organization`];
+//! - [`securityhub`]: findings imported into Security Hub behind [`FindingSink`];
 //! - [`store`]: the S3 archive behind [`ReportStore`] and [`RunStore`];
 //! - [`retry`]: the retry policy of every client, [`counter`]: the API call tally every report
 //!   carries, [`crash`]: the test build's crash points;
@@ -21,6 +22,7 @@
 //! [`ReportStore`]: keywarden_core::ports::ReportStore
 //! [`Organization`]: keywarden_core::ports::Organization
 //! [`RunStore`]: keywarden_core::ports::RunStore
+//! [`FindingSink`]: keywarden_core::ports::FindingSink
 
 #![warn(missing_docs)]
 
@@ -32,6 +34,7 @@ pub mod organization;
 pub mod retry;
 pub mod rotator;
 mod sdk;
+pub mod securityhub;
 pub mod store;
 
 pub use collector::{CollectorOptions, IamDirectory};
@@ -39,6 +42,7 @@ pub use counter::ApiCallCounter;
 pub use error::AwsError;
 pub use organization::AwsOrganization;
 pub use rotator::IamRotator;
+pub use securityhub::SecurityHubSink;
 pub use store::S3ReportStore;
 
 /// The AWS clients keywarden talks to, each with the call counter and keywarden's retry
@@ -53,6 +57,8 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// S3: the report archive.
     pub s3: aws_sdk_s3::Client,
+    /// Security Hub: where findings are imported, when `SECURITY_HUB=true`.
+    pub securityhub: aws_sdk_securityhub::Client,
 }
 
 /// Builds the clients from a loaded SDK config. Each service still honours its own
@@ -73,5 +79,6 @@ pub fn clients(sdk_config: &aws_config::SdkConfig, counter: &ApiCallCounter) -> 
         sts: client!(aws_sdk_sts),
         secrets: client!(aws_sdk_secretsmanager),
         s3: client!(aws_sdk_s3),
+        securityhub: client!(aws_sdk_securityhub),
     }
 }

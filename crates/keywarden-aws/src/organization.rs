@@ -28,6 +28,7 @@ use crate::collector::{CollectorOptions, IamDirectory};
 use crate::counter::ApiCallCounter;
 use crate::error::AwsError;
 use crate::rotator::IamRotator;
+use crate::securityhub::SecurityHubSink;
 
 /// The production [`Organization`].
 #[derive(Debug)]
@@ -230,7 +231,7 @@ impl AwsOrganization {
         &self,
         account: &AccountRef,
         writes: bool,
-    ) -> Result<Member<IamDirectory, IamRotator>, AwsError> {
+    ) -> Result<Member<IamDirectory, IamRotator, SecurityHubSink>, AwsError> {
         let counter = ApiCallCounter::new();
         let own = self.own_account().await? == account.id;
         let (audit, rotation, kms, role_arn) = if own {
@@ -255,6 +256,7 @@ impl AwsOrganization {
         let a = crate::clients(&audit, &counter);
         let r = crate::clients(&rotation, &counter);
         Ok(Member {
+            sink: SecurityHubSink::new(a.securityhub),
             directory: IamDirectory::new(a.iam, a.sts, counter.clone(), self.options.clone()),
             rotator: IamRotator::new(r.iam, r.secrets, r.sts, kms, role_arn, counter),
         })
@@ -264,6 +266,7 @@ impl AwsOrganization {
 impl Organization for AwsOrganization {
     type Directory = IamDirectory;
     type Rotator = IamRotator;
+    type Sink = SecurityHubSink;
 
     async fn accounts(&self, selection: &AccountSelection) -> Result<Vec<MemberAccount>, ReadFailure> {
         // Asked here, so the listing's calls count it; `connect` reuses the answer.
@@ -287,7 +290,7 @@ impl Organization for AwsOrganization {
         &self,
         account: &AccountRef,
         writes: bool,
-    ) -> Result<Member<IamDirectory, IamRotator>, ReadFailure> {
+    ) -> Result<Member<IamDirectory, IamRotator, SecurityHubSink>, ReadFailure> {
         Ok(self.member(account, writes).await?)
     }
 

@@ -18,6 +18,7 @@ pub mod checks;
 pub mod config;
 pub mod credential_report;
 pub mod desired;
+pub mod export;
 #[cfg(feature = "mock")]
 pub mod failure;
 #[cfg(feature = "mock")]

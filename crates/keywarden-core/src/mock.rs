@@ -11,10 +11,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::config::AccountSelection;
+use crate::export::asff::AsffFinding;
 use crate::model::{Inventory, LiveDetails, LiveRequest, ReadFailure};
 use crate::organization::{AccountEntry, AccountRef, Listing, MemberAccount, OrgReport};
 use crate::ports::{
-    Directory, Executed, Member, Notifier, NotifyError, Organization, ReportStore, Rotator, RunStore,
+    Directory, Executed, FindingSink, ImportOutcome, Member, Notifier, NotifyError, Organization,
+    ReportStore, Rotator, RunStore,
 };
 use crate::report::{Report, RotationAction};
 use crate::rotation::{HoldCause, LiveKey, LiveUser, RotationState, SecretState, Step, ROTATION_TAG};
@@ -303,6 +305,7 @@ impl MockOrganization {
 impl Organization for MockOrganization {
     type Directory = MockDirectory;
     type Rotator = MockRotator;
+    type Sink = MockSink;
 
     async fn accounts(&self, _selection: &AccountSelection) -> Result<Vec<MemberAccount>, ReadFailure> {
         self.accounts.clone()
@@ -312,7 +315,7 @@ impl Organization for MockOrganization {
         &self,
         account: &AccountRef,
         writes: bool,
-    ) -> Result<Member<MockDirectory, MockRotator>, ReadFailure> {
+    ) -> Result<Member<MockDirectory, MockRotator, MockSink>, ReadFailure> {
         if let Ok(mut c) = self.connects.lock() {
             c.push((account.id.clone(), writes));
         }
@@ -320,6 +323,7 @@ impl Organization for MockOrganization {
             Some(Ok((inventory, users))) => Ok(Member {
                 directory: MockDirectory::new(inventory.clone(), LiveDetails::default()),
                 rotator: MockRotator::new(users.clone()),
+                sink: MockSink::default(),
             }),
             Some(Err(e)) => Err(e.clone()),
             None => {
@@ -397,5 +401,32 @@ impl RunStore for MockStore {
     async fn save_organization(&self, report: &OrgReport) -> Result<String, ReadFailure> {
         self.organizations.lock().map_err(poisoned)?.push(report.clone());
         Ok(format!("mock://organization/{}.json", report.run.run_id))
+    }
+}
+
+/// A Security Hub that keeps what it was sent, or refuses every import.
+#[derive(Debug, Default)]
+pub struct MockSink {
+    imports: Mutex<Vec<Vec<AsffFinding>>>,
+    /// When set, every import fails with it.
+    pub fail_with: Option<ReadFailure>,
+}
+
+impl MockSink {
+    /// Every import's findings, in order.
+    pub fn imports(&self) -> Vec<Vec<AsffFinding>> {
+        self.imports.lock().map(|i| i.clone()).unwrap_or_default()
+    }
+}
+
+impl FindingSink for MockSink {
+    async fn import(&self, report: &Report, now: DateTime<Utc>) -> Result<ImportOutcome, ReadFailure> {
+        if let Some(e) = &self.fail_with {
+            return Err(e.clone());
+        }
+        let findings = crate::export::asff::findings(report, "us-east-1", now);
+        let findings = findings.as_slice();
+        self.imports.lock().map_err(poisoned)?.push(findings.to_vec());
+        Ok(ImportOutcome { imported: findings.len(), failed: Vec::new() })
     }
 }

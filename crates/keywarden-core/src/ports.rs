@@ -194,12 +194,15 @@ pub trait Rotator {
 
 /// One member account's ports, reached through its roles.
 #[derive(Debug)]
-pub struct Member<D, R> {
+pub struct Member<D, R, K> {
     /// The account's IAM, read through the audit role.
     pub directory: D,
     /// The account's keys: through the rotation role when the run may write, else through
     /// the audit role (a dry run only reads).
     pub rotator: R,
+    /// The account's own Security Hub, through the audit role: findings are imported into
+    /// the account that owns them.
+    pub sink: K,
 }
 
 /// The organization: its accounts, and a way into each.
@@ -208,6 +211,8 @@ pub trait Organization {
     type Directory: Directory + Send + Sync;
     /// A member account's [`Rotator`].
     type Rotator: Rotator + Send + Sync;
+    /// A member account's [`FindingSink`].
+    type Sink: FindingSink + Send + Sync;
 
     /// Every account of the organization (paged), with its OU path when `selection` is by OU
     /// and its tags when it is by tag. A partial listing is an error, never a shorter list:
@@ -224,7 +229,7 @@ pub trait Organization {
         &self,
         account: &AccountRef,
         writes: bool,
-    ) -> impl Future<Output = Result<Member<Self::Directory, Self::Rotator>, ReadFailure>> + Send;
+    ) -> impl Future<Output = Result<Member<Self::Directory, Self::Rotator, Self::Sink>, ReadFailure>> + Send;
 
     /// The organization-level calls made so far (the listing), keyed `service:Operation`.
     fn api_calls(&self) -> BTreeMap<String, u64>;
@@ -267,4 +272,26 @@ pub trait ReportStore {
 
     /// Archives the report; returns where it went (`s3://bucket/key`).
     fn save(&self, report: &Report) -> impl Future<Output = Result<String, ReadFailure>> + Send;
+}
+
+/// What one import into Security Hub did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Findings Security Hub accepted.
+    pub imported: usize,
+    /// Findings it refused, `(Id, error code)`: reported, never retried blindly.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Where findings are imported (Security Hub in production).
+pub trait FindingSink {
+    /// Imports the report's findings as of `now` (built with
+    /// [`crate::export::asff::findings`] for the sink's region), in batches the service
+    /// accepts. A batch that fails as a whole is an error with its AWS code; findings
+    /// refused one by one are in the outcome.
+    fn import(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ImportOutcome, ReadFailure>> + Send;
 }

@@ -119,7 +119,9 @@ pub async fn wire(config: Config) -> Function {
         );
         return Function::Organization(app::OrgApp { config, organization, store, notifier });
     }
-    let keywarden_aws::Clients { iam, sts, secrets, s3 } = keywarden_aws::clients(&sdk, &counter);
+    let keywarden_aws::Clients { iam, sts, secrets, s3, securityhub } =
+        keywarden_aws::clients(&sdk, &counter);
+    let sink = config.security_hub.then(|| keywarden_aws::SecurityHubSink::new(securityhub));
     let directory = IamDirectory::new(iam.clone(), sts.clone(), counter.clone(), options);
     let rotator = IamRotator::new(
         iam,
@@ -130,7 +132,7 @@ pub async fn wire(config: Config) -> Function {
         counter.clone(),
     );
     let store = config.report_bucket.as_ref().map(|bucket| S3ReportStore::new(s3, bucket.clone()));
-    Function::Account(app::App { config, directory, rotator, notifier, store })
+    Function::Account(app::App { config, directory, rotator, notifier, store, sink })
 }
 
 /// Lambda's longest invocation.

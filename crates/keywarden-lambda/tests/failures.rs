@@ -124,6 +124,7 @@ fn wrap(
         rotator: FailingRotator::new(rotator, plan.clone()),
         store: ports.store.then(|| FailingStore::new(MockStore::default(), plan.clone())),
         notifier: ports.notifier.then(|| FailingNotifier::new(MockNotifier::default(), plan.clone())),
+        sink: None,
     }
 }
 

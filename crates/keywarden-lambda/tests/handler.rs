@@ -40,6 +40,7 @@ fn app(notifier: Option<MockNotifier>) -> App<MockDirectory, MockRotator, MockNo
         rotator: MockRotator::default(),
         store: None,
         notifier,
+        sink: None,
     }
 }
 
@@ -181,6 +182,7 @@ async fn read_failures_become_errors_and_unknown_checks() {
         rotator: MockRotator::default(),
         store: None,
         notifier: None,
+        sink: None,
     };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
     assert_eq!(report.errors.len(), 1);
@@ -209,6 +211,7 @@ async fn exempt_group_from_config_marks_findings_exempted() {
         rotator: MockRotator::default(),
         store: None,
         notifier: None,
+        sink: None,
     };
     let report = invoke(&app, json!({"action": "audit"})).await.expect("report");
     let alice: Vec<_> = report.findings.iter().filter(|f| f.user.as_deref() == Some("alice")).collect();
@@ -248,6 +251,7 @@ fn rotating_app(
         rotator: MockRotator::new(users),
         store: None,
         notifier,
+        sink: None,
     }
 }
 
@@ -389,6 +393,7 @@ async fn unknown_group_memberships_downgrade_enforce_to_a_plan() {
         rotator: MockRotator::new(vec![live_alice(&[])]),
         store: None,
         notifier: None,
+        sink: None,
     };
     let report = invoke(&app, scheduled()).await.expect("report");
     assert_eq!(report.actions[0].status, ActionStatus::Planned);
@@ -406,6 +411,7 @@ async fn the_second_run_reports_what_is_new_and_what_was_resolved() {
         rotator: MockRotator::default(),
         store: Some(MockStore::default()),
         notifier: Some(MockNotifier::default()),
+        sink: None,
     };
     let r1 = invoke(&first, scheduled()).await.expect("first run");
     assert_eq!(r1.changes, None, "nothing to compare with yet");
@@ -427,6 +433,7 @@ async fn the_second_run_reports_what_is_new_and_what_was_resolved() {
         rotator: MockRotator::default(),
         store: first.store,
         notifier: Some(MockNotifier::default()),
+        sink: None,
     };
     let r2 = invoke(&second, scheduled()).await.expect("second run");
     let changes = r2.changes.expect("compared with the first run");
@@ -447,6 +454,7 @@ async fn scoped_runs_are_not_archived() {
         rotator: MockRotator::default(),
         store: Some(MockStore::default()),
         notifier: None::<MockNotifier>,
+        sink: None,
     };
     invoke(&app, json!({"action": "audit", "users": ["bob"]})).await.expect("report");
     assert!(app.store.as_ref().expect("store").saved().is_empty());
@@ -469,6 +477,7 @@ async fn a_clean_scheduled_run_sends_a_heartbeat_unless_told_not_to() {
             rotator: MockRotator::default(),
             store: None::<MockStore>,
             notifier: Some(MockNotifier::default()),
+            sink: None,
         };
         let report = invoke(&app, scheduled()).await.expect("report");
         assert_eq!(report.summary.findings, 0, "{:?}", report.findings);

@@ -138,6 +138,8 @@ pub struct Config {
     pub rotation_concurrency: usize,
     /// `Some` with `ORGANIZATION=true`: the run audits the selected member accounts.
     pub organization: Option<OrganizationConfig>,
+    /// `SECURITY_HUB`: each account's findings imported into its own Security Hub.
+    pub security_hub: bool,
 }
 
 impl Config {
@@ -177,6 +179,7 @@ impl Config {
         let mfa_group = s::MFA_GROUP.read(get)?.into_owned();
         let desired = s::DESIRED_STATE.read_with(get, &mfa_group)?;
         let organization = read_organization(get)?;
+        let security_hub = s::SECURITY_HUB.read(get)?;
 
         Ok(Config {
             report_bucket,
@@ -204,6 +207,7 @@ impl Config {
             report_max_bytes,
             credential_report_max_wait_secs,
             organization,
+            security_hub,
         })
     }
 }

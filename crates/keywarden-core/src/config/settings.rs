@@ -206,6 +206,13 @@ pub static LIVE_CONFIRMATION: Setting<bool> = Setting::flag(
     "re-read flagged users live: key ids on key findings, removed passwords dropped; costs one call per flagged user",
 );
 
+/// Whether findings are imported into Security Hub.
+pub static SECURITY_HUB: Setting<bool> = Setting::flag(
+    "SECURITY_HUB",
+    false,
+    "import each account's findings into its own Security Hub (ASFF, `BatchImportFindings`); resolved ones are archived when `REPORT_BUCKET` is set",
+);
+
 /// Whether the function audits the accounts of its organization instead of its own.
 pub static ORGANIZATION: Setting<bool> = Setting::flag(
     "ORGANIZATION",
@@ -334,4 +341,5 @@ pub static VARIABLES: &[&dyn Variable] = &[
     &EXCLUDE_OUS,
     &INCLUDE_ACCOUNT_TAGS,
     &EXCLUDE_ACCOUNT_TAGS,
+    &SECURITY_HUB,
 ];

@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use keywarden_core::checks::{
     apply_live, evaluate, rotation_exemption, Evaluation, RotationCoverage, RotationFinding, UserScope,
 };
-use keywarden_core::ports::{Directory, ReportStore, Rotator};
+use keywarden_core::ports::{Directory, FindingSink, ReportStore, Rotator};
 use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunInfo};
 use keywarden_core::rotation::{self, SecretState, Step};
 use keywarden_core::{Config, Inventory, ReadFailure, Report, RotationMode};
@@ -22,7 +22,7 @@ use crate::event::Request;
 
 /// The ports one account's run goes through.
 #[derive(Debug)]
-pub struct Pipeline<'a, D, R, S> {
+pub struct Pipeline<'a, D, R, S, K> {
     /// The function's configuration, the same for every account.
     pub config: &'a Config,
     /// The account's IAM.
@@ -31,6 +31,8 @@ pub struct Pipeline<'a, D, R, S> {
     pub rotator: &'a R,
     /// The archive, shared by every account (reports are keyed by account id).
     pub store: Option<&'a S>,
+    /// The account's own Security Hub; used only with `SECURITY_HUB=true`.
+    pub sink: Option<&'a K>,
 }
 
 /// How a run is to treat its account, decided once for the run.
@@ -48,7 +50,7 @@ pub struct RunPlan<'a> {
     pub warnings: Vec<String>,
 }
 
-impl<D: Directory, R: Rotator, S: ReportStore> Pipeline<'_, D, R, S> {
+impl<D: Directory, R: Rotator, S: ReportStore, K: FindingSink> Pipeline<'_, D, R, S, K> {
     /// The account's report, archived when a store is set. `baseline` is the directory's call
     /// tally before the run (a warm function's clients live across invocations); a member
     /// account's counter is its own, so it passes an empty one and its AssumeRole counts.
@@ -92,7 +94,35 @@ impl<D: Directory, R: Rotator, S: ReportStore> Pipeline<'_, D, R, S> {
             "run finished"
         );
         self.archive(&mut report, plan.request, &inventory).await;
+        self.import(&mut report, plan.now).await;
         Ok(report)
+    }
+
+    /// Imports the findings into the account's Security Hub, after the archive so that
+    /// findings resolved since the previous run are known and archived there too. A refused
+    /// import or finding is an error in the report.
+    async fn import(&self, report: &mut Report, now: DateTime<Utc>) {
+        let Some(sink) = self.sink.filter(|_| self.config.security_hub) else { return };
+        match sink.import(report, now).await {
+            Ok(outcome) => {
+                info!(
+                    imported = outcome.imported,
+                    refused = outcome.failed.len(),
+                    "findings imported into Security Hub"
+                );
+                for (id, code) in outcome.failed {
+                    report.errors.push(ReadFailure::new(
+                        "securityhub:BatchImportFindings",
+                        Some(code),
+                        format!("Security Hub refused finding {id}"),
+                    ));
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not import the findings into Security Hub");
+                report.errors.push(e);
+            }
+        }
     }
 
     /// The live reads the evaluation asks for, folded in; their failures become errors and

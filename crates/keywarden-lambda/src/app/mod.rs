@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use keywarden_core::ports::{Directory, Notifier, ReportStore, Rotator};
+use keywarden_core::ports::{Directory, FindingSink, Notifier, ReportStore, Rotator};
 use keywarden_core::report::RotationAction;
 use keywarden_core::{Config, ReadFailure, Report, RotationMode};
 use serde_json::value::RawValue;
@@ -31,7 +31,7 @@ pub type Remaining<'a> = &'a (dyn Fn() -> Option<Duration> + Sync);
 
 /// What a single-account run needs: configuration and the ports.
 #[derive(Debug)]
-pub struct App<D, R, N, S> {
+pub struct App<D, R, N, S, K = keywarden_aws::SecurityHubSink> {
     /// Validated once at cold start; a run never re-reads the environment.
     pub config: Config,
     /// Where the inventory comes from: IAM in production, a mock in tests.
@@ -42,9 +42,11 @@ pub struct App<D, R, N, S> {
     pub store: Option<S>,
     /// `None` when no topic is configured.
     pub notifier: Option<N>,
+    /// The account's Security Hub; `None` unless `SECURITY_HUB=true`.
+    pub sink: Option<K>,
 }
 
-impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
+impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore, K: FindingSink> App<D, R, N, S, K> {
     /// Handles one event; `run_id` is the Lambda request id, so logs and report correlate.
     pub async fn handle(
         &self,
@@ -91,6 +93,7 @@ impl<D: Directory, R: Rotator, N: Notifier, S: ReportStore> App<D, R, N, S> {
             directory: &self.directory,
             rotator: &self.rotator,
             store: self.store.as_ref(),
+            sink: self.sink.as_ref(),
         };
         // The clients live as long as the warm process; count only this invocation's calls.
         let mut report = pipeline.run(&plan, remaining, self.directory.api_calls()).await?;

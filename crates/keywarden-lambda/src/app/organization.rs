@@ -230,6 +230,7 @@ where
             directory: &member.directory,
             rotator: &member.rotator,
             store: self.store.as_ref(),
+            sink: Some(&member.sink),
         };
         // The member's counter is its own: every call it made counts, the AssumeRole included.
         let result = match pipeline.run(plan, remaining, BTreeMap::new()).await {
