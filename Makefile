@@ -101,6 +101,7 @@ test: venv check-faketime nextest test-infra
 test-infra: venv infra/node_modules/.installed
 	cd infra && npm test
 	$(MAKE) --no-print-directory synth
+	$(MAKE) --no-print-directory synth CDK_CONTEXT='-c organization=true -c fanout=stepfunctions -c rotationMode=enforce -c securityHub=true'
 
 synth: venv infra/node_modules/.installed
 	cd infra && rm -rf cdk.out && npx cdk synth --quiet --no-notices \

@@ -7,7 +7,8 @@ import * as path from 'path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 
-import { KeywardenStack, RotationMode, Thresholds } from '../lib/keywarden-stack';
+import { KeywardenStack, OrganizationProps, RotationMode, Thresholds } from '../lib/keywarden-stack';
+import { MemberRolesStack } from '../lib/member-roles-stack';
 
 const app = new App();
 const ctx = (name: string): string | undefined => {
@@ -53,7 +54,25 @@ const thresholds: Thresholds = {
   inactiveDays: days('inactiveDays'),
 };
 
+const fanout = ctx('fanout') ?? 'in-process';
+if (fanout !== 'in-process' && fanout !== 'stepfunctions') {
+  throw new Error(`context fanout must be in-process or stepfunctions, not ${fanout}`);
+}
+const fanoutConcurrency = ctx('fanoutConcurrency');
+const organization: OrganizationProps | undefined = flag('organization', false)
+  ? {
+      auditRole: ctx('memberAuditRole'),
+      rotationRole: ctx('memberRotationRole'),
+      externalId: ctx('memberExternalId'),
+      fanout,
+      fanoutConcurrency: fanoutConcurrency === undefined ? undefined : Number(fanoutConcurrency),
+    }
+  : undefined;
+if (fanout === 'stepfunctions' && !organization) throw new Error('context fanout=stepfunctions needs organization=true');
+
 new KeywardenStack(app, ctx('stackName') ?? 'Keywarden', {
+  organization,
+  securityHub: flag('securityHub', false),
   // Environment-agnostic unless the CLI knows the target account (it does with credentials).
   env:
     process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
@@ -75,6 +94,11 @@ new KeywardenStack(app, ctx('stackName') ?? 'Keywarden', {
     sshKeyManagementAllowed: flag('sshKeyManagementAllowed', true),
     blockNonMfaAccess: flag('blockNonMfaAccess', true),
   },
+});
+
+// The member accounts' roles, deployed by a StackSet (docs/ORGANIZATIONS.md).
+new MemberRolesStack(app, 'KeywardenMemberRoles', {
+  description: 'keywarden member-account roles: read-only audit, and rotation for enforce mode',
 });
 
 // cdk-nag's AWS Solutions rules on every synth: an unacknowledged finding fails it.

@@ -16,7 +16,22 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
+import { DEFAULT_FANOUT_CONCURRENCY, FanOut } from './fanout';
 import { SelfServiceGroup, SelfServiceSwitches } from './self-service-group';
+
+/** Organizations mode: the member roles keywarden assumes, and how a run fans out. */
+export interface OrganizationProps {
+  /** The member audit role's name (MEMBER_AUDIT_ROLE). Default `keywarden-audit`. */
+  readonly auditRole?: string;
+  /** The member rotation role's name (MEMBER_ROTATION_ROLE). Default `keywarden-rotation`. */
+  readonly rotationRole?: string;
+  /** MEMBER_EXTERNAL_ID, when the member roles require one. */
+  readonly externalId?: string;
+  /** `stepfunctions`: one invocation per account in a Distributed Map; default in-process. */
+  readonly fanout?: 'in-process' | 'stepfunctions';
+  /** The map's MaxConcurrency. Default 10. */
+  readonly fanoutConcurrency?: number;
+}
 
 export type RotationMode = 'off' | 'dry-run' | 'enforce';
 
@@ -51,6 +66,10 @@ export interface KeywardenStackProps extends StackProps {
   /** Its name (keywarden's MFA_GROUP). Default `SelfEdit`. */
   readonly selfServiceGroupName?: string;
   readonly selfService?: SelfServiceSwitches;
+  /** Audit the organization's member accounts (run from the management or a delegated administrator account). */
+  readonly organization?: OrganizationProps;
+  /** Import findings into Security Hub (SECURITY_HUB). Default false. */
+  readonly securityHub?: boolean;
 }
 
 /**
@@ -82,6 +101,7 @@ export class KeywardenStack extends Stack {
   public readonly deadLetterQueue: sqs.Queue;
   public readonly bucket?: s3.Bucket;
   public readonly selfServiceGroup?: SelfServiceGroup;
+  public readonly fanOut?: FanOut;
 
   constructor(scope: Construct, id: string, props: KeywardenStackProps) {
     super(scope, id, props);
@@ -150,11 +170,34 @@ export class KeywardenStack extends Stack {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'keywarden: reads IAM, rotates keys only in enforce mode, alerts the security team',
     });
+    const org = props.organization;
+    const auditRole = org?.auditRole ?? 'keywarden-audit';
+    const rotationRole = org?.rotationRole ?? 'keywarden-rotation';
+    const statements = this.statements(rotationMode, logGroup);
+    if (org) statements.push(...this.organizationStatements(auditRole, rotationRole, rotationMode));
+    if (props.securityHub) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ImportFindings',
+          actions: ['securityhub:BatchImportFindings'],
+          resources: [`arn:${this.partition}:securityhub:${this.region}:${this.account}:product/${this.account}/default`],
+        }),
+      );
+    }
     const policy = new iam.Policy(this, 'Permissions', {
       roles: [this.role],
-      statements: this.statements(rotationMode, logGroup),
+      statements,
     });
     acknowledgeWildcards(policy, this, logGroup, this.bucket);
+    if (org) {
+      const roles = rotationMode === 'enforce' ? [auditRole, rotationRole] : [auditRole];
+      for (const role of roles) {
+        Validations.of(policy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:${pseudoOf(this.partition, 'Partition')}:iam::*:role/${role}]`,
+          reason: 'Organizations mode: the member role has the same name in every member account, which are not known in advance.',
+        });
+      }
+    }
 
     const environment: Record<string, string> = {
       ROTATION_MODE: rotationMode,
@@ -164,6 +207,15 @@ export class KeywardenStack extends Stack {
       KEYWARDEN_ROLE_ARN: this.role.roleArn,
     };
     if (this.bucket) environment.REPORT_BUCKET = this.bucket.bucketName;
+    if (props.securityHub) environment.SECURITY_HUB = 'true';
+    if (org) {
+      environment.ORGANIZATION = 'true';
+      environment.MEMBER_AUDIT_ROLE = auditRole;
+      environment.MEMBER_ROTATION_ROLE = rotationRole;
+      if (org.externalId) environment.MEMBER_EXTERNAL_ID = org.externalId;
+    }
+    const fanout = org?.fanout === 'stepfunctions';
+    const fanoutConcurrency = org?.fanoutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY;
     if (props.desiredState) environment.DESIRED_STATE = props.desiredState;
     for (const [key, variable] of Object.entries(THRESHOLD_VARIABLES)) {
       const value = props.thresholds?.[key as keyof Thresholds];
@@ -177,9 +229,12 @@ export class KeywardenStack extends Stack {
       handler: 'bootstrap',
       code: lambda.Code.fromAsset(props.functionAssetPath),
       memorySize: FUNCTION_MEMORY_MB,
-      timeout: FUNCTION_TIMEOUT,
-      // One run at a time: two rotations of the same user must never race.
-      reservedConcurrentExecutions: 1,
+      // An in-process organization run may use all of Lambda's 15 minutes.
+      timeout: org ? Duration.minutes(15) : FUNCTION_TIMEOUT,
+      // One run at a time: two rotations of the same user must never race. Fanned out,
+      // each invocation is a different account, so the map's concurrency (and the
+      // listing's or the aggregation's one) may run at once.
+      reservedConcurrentExecutions: fanout ? fanoutConcurrency + 1 : 1,
       role: this.role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
@@ -198,15 +253,18 @@ export class KeywardenStack extends Stack {
       reason: 'This queue is the dead-letter queue of the schedule; a DLQ of a DLQ would go unread.',
     });
 
+    const delivery = { deadLetterQueue: this.deadLetterQueue, retryAttempts: 2, maxEventAge: Duration.hours(2) };
+    if (fanout) {
+      if (!this.bucket) throw new Error('the Step Functions fan-out keeps its state in the report bucket: keep reportBucket=true');
+      this.fanOut = new FanOut(this, 'FanOut', this.function, fanoutConcurrency);
+    }
     new events.Rule(this, 'Schedule', {
       description: 'Runs keywarden',
       schedule: events.Schedule.expression(props.schedule ?? DEFAULT_SCHEDULE),
       targets: [
-        new targets.LambdaFunction(this.function, {
-          deadLetterQueue: this.deadLetterQueue,
-          retryAttempts: 2,
-          maxEventAge: Duration.hours(2),
-        }),
+        this.fanOut
+          ? new targets.SfnStateMachine(this.fanOut.stateMachine, delivery)
+          : new targets.LambdaFunction(this.function, delivery),
       ],
     });
 
@@ -227,6 +285,44 @@ export class KeywardenStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(alarmAction);
+    if (this.fanOut) {
+      const sm = this.fanOut.stateMachine;
+      for (const [name, metric, what] of [
+        ['FanOutFailed', sm.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }), 'failed'],
+        ['FanOutTimedOut', sm.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum' }), 'timed out'],
+      ] as const) {
+        new cloudwatch.Alarm(this, name, {
+          alarmDescription: `An organization run of keywarden ${what}: accounts may have gone unaudited`,
+          metric,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }).addAlarmAction(alarmAction);
+      }
+    }
+  }
+
+  /**
+   * Organizations mode: the organization's reads, and AssumeRole on exactly the member role
+   * names in any account (the rotation role only in enforce mode).
+   */
+  private organizationStatements(audit: string, rotation: string, mode: RotationMode): iam.PolicyStatement[] {
+    const roles = [`arn:${this.partition}:iam::*:role/${audit}`];
+    if (mode === 'enforce') roles.push(`arn:${this.partition}:iam::*:role/${rotation}`);
+    return [
+      new iam.PolicyStatement({
+        sid: 'OrganizationReads',
+        actions: [
+          'organizations:ListAccounts',
+          'organizations:ListParents',
+          'organizations:ListTagsForResource',
+          'organizations:DescribeOrganization',
+        ],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({ sid: 'EnterMemberAccounts', actions: ['sts:AssumeRole'], resources: roles }),
+    ];
   }
 
   /**
@@ -359,6 +455,11 @@ function validate(props: KeywardenStackProps): void {
       `no bootstrap in ${props.functionAssetPath}: build the function with cargo lambda build --release --arm64`,
     );
   }
+}
+
+/** A value as cdk-nag names it: an unresolved pseudo parameter is <AWS::…>. */
+export function pseudoOf(value: string, name: string): string {
+  return Token.isUnresolved(value) ? `<AWS::${name}>` : value;
 }
 
 /** The wildcards the role cannot avoid, each with its reason. */
