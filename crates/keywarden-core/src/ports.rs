@@ -205,6 +205,10 @@ pub struct Member<D, R, K> {
     pub sink: K,
 }
 
+/// A member account of an [`Organization`], entered.
+pub type MemberOf<O> =
+    Member<<O as Organization>::Directory, <O as Organization>::Rotator, <O as Organization>::Sink>;
+
 /// The organization: its accounts, and a way into each.
 pub trait Organization {
     /// A member account's [`Directory`].
@@ -229,7 +233,7 @@ pub trait Organization {
         &self,
         account: &AccountRef,
         writes: bool,
-    ) -> impl Future<Output = Result<Member<Self::Directory, Self::Rotator, Self::Sink>, ReadFailure>> + Send;
+    ) -> impl Future<Output = Result<MemberOf<Self>, ReadFailure>> + Send;
 
     /// The organization-level calls made so far (the listing), keyed `service:Operation`.
     fn api_calls(&self) -> BTreeMap<String, u64>;

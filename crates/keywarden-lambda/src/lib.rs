@@ -30,9 +30,9 @@ use crate::error::HandlerError;
 #[derive(Debug)]
 pub enum Function {
     /// `ORGANIZATION=false`: the account the function runs in.
-    Account(app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore>),
+    Account(Box<app::App<IamDirectory, IamRotator, SnsNotifier, S3ReportStore>>),
     /// `ORGANIZATION=true`: the organization's selected accounts.
-    Organization(app::OrgApp<AwsOrganization, SnsNotifier, S3ReportStore>),
+    Organization(Box<app::OrgApp<AwsOrganization, SnsNotifier, S3ReportStore>>),
 }
 
 impl Function {
@@ -117,7 +117,7 @@ pub async fn wire(config: Config) -> Function {
             config.secret_kms_key_id.clone(),
             config.role_arn.clone(),
         );
-        return Function::Organization(app::OrgApp { config, organization, store, notifier });
+        return Function::Organization(Box::new(app::OrgApp { config, organization, store, notifier }));
     }
     let keywarden_aws::Clients { iam, sts, secrets, s3, securityhub } =
         keywarden_aws::clients(&sdk, &counter);
@@ -132,7 +132,7 @@ pub async fn wire(config: Config) -> Function {
         counter.clone(),
     );
     let store = config.report_bucket.as_ref().map(|bucket| S3ReportStore::new(s3, bucket.clone()));
-    Function::Account(app::App { config, directory, rotator, notifier, store, sink })
+    Function::Account(Box::new(app::App { config, directory, rotator, notifier, store, sink }))
 }
 
 /// Lambda's longest invocation.

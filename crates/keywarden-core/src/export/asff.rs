@@ -164,7 +164,7 @@ fn finding(
             Some(f) => finding_uid(account, f),
             None => format!("keywarden/{account}/{check}:unknown"),
         },
-        product_arn: product_arn(region, &account),
+        product_arn: product_arn(region, account),
         generator_id: format!("keywarden/{check}"),
         aws_account_id: account.clone(),
         types: vec!["Software and Configuration Checks/AWS Security Best Practices".into()],

@@ -1,8 +1,11 @@
-//! Findings as OCSF 1.1 Compliance Finding events (class 2003, category Findings).
+//! Findings as OCSF Compliance Finding events (class 2003, category Findings), schema 1.3.0:
+//! the first version whose Compliance Finding carries a `resources` array (1.1.0 has a single
+//! `resource`).
 //!
 //! One event per open finding (status New, compliance Fail), per exempted finding (status
 //! Suppressed), per finding resolved since the previous run (activity Close, status
-//! Resolved, compliance Pass), and per check that could not run (compliance Unknown): a SIEM
+//! Resolved, compliance Pass), and per check that could not run (compliance Warning, which
+//! the class defines as "did not yield a result due to missing information"): a SIEM
 //! reading these never sees a pass for a control nobody could verify. The `cloud` profile
 //! carries the account; `metadata.product` names keywarden and its version.
 
@@ -14,7 +17,7 @@ use crate::checks::Finding;
 use crate::report::Report;
 
 /// The OCSF schema version these events follow.
-pub const OCSF_VERSION: &str = "1.1.0";
+pub const OCSF_VERSION: &str = "1.3.0";
 /// Compliance Finding.
 pub const CLASS_UID: u32 = 2003;
 /// Findings.
@@ -109,7 +112,7 @@ pub struct Compliance {
     pub control: String,
     /// CIS and Security Hub control ids.
     pub requirements: Vec<String>,
-    /// 1 Pass, 3 Fail, 0 Unknown.
+    /// 1 Pass, 2 Warning (could not be checked), 3 Fail.
     pub status_id: u8,
     /// The status's caption.
     pub status: &'static str,
@@ -189,7 +192,7 @@ fn event(report: &Report, check: CheckId, f: Option<&Finding>, kind: Kind, versi
     let (compliance_id, compliance) = match kind {
         Kind::Open | Kind::Exempted => (3, "Fail"),
         Kind::Resolved => (1, "Pass"),
-        Kind::Unknown => (0, "Unknown"),
+        Kind::Unknown => (2, "Warning"),
     };
     let (severity_id, severity) = match (kind, f) {
         (Kind::Unknown, _) => (0, "Unknown"),
