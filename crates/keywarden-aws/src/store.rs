@@ -62,6 +62,39 @@ impl S3ReportStore {
         }
     }
 
+    /// The newest `limit` archived reports under `prefix` (account and organization reports;
+    /// no pointers, no fan-out state), by key, with their bodies. Keys sort by date within
+    /// an account, so "newest" is the last keys. A failed page is an error, never a shorter
+    /// history.
+    pub async fn archived(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, ReadFailure> {
+        let mut keys = Vec::new();
+        let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("s3:ListObjectsV2", &e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| keywarden_core::export::document::is_archived_report(k))
+                    .map(str::to_string),
+            );
+        }
+        keys.sort();
+        let newest = keys.split_off(keys.len().saturating_sub(limit));
+        let mut out = Vec::with_capacity(newest.len());
+        for key in newest {
+            let Some(body) = self.get(&key).await? else {
+                return Err(ReadFailure::new(
+                    "s3:GetObject",
+                    Some("NoSuchKey".into()),
+                    format!("{key} was listed but is gone"),
+                ));
+            };
+            out.push((key, body));
+        }
+        Ok(out)
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
         self.s3
             .put_object()

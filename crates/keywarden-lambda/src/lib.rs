@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod cli;
 pub mod error;
 pub mod event;
 
@@ -51,6 +52,21 @@ impl Function {
     }
 }
 
+/// The binary's entry: the Lambda function when a Lambda runtime started it (it sets
+/// `AWS_LAMBDA_RUNTIME_API`), else the command line.
+pub async fn entry() -> std::process::ExitCode {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return cli::main().await;
+    }
+    match serve().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The function: tracing, configuration, clients once per cold start, then one
 /// [`app::App::handle`] per event.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
@@ -58,7 +74,7 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     match Config::from_lookup(|name| std::env::var(name).ok()) {
         Ok(config) => {
-            let app = wire(config).await;
+            let app = wire(config, &sdk_config(None, None).await).await;
             // The cold-start cost of keywarden itself (configuration, SDK clients), which
             // Lambda bills as Init Duration: `make bench` reads it from this line.
             tracing::info!(init_ms = init.elapsed().as_secs_f64() * 1000.0, "initialised");
@@ -92,14 +108,25 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-/// Builds the production ports from a validated configuration and the SDK's environment
-/// (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn wire(config: Config) -> Function {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The SDK's environment: the standard credential chain (a profile, SSO, the environment,
+/// the function's role), the region and `AWS_ENDPOINT_URL`. `profile` and `region` are the
+/// command line's overrides.
+pub async fn sdk_config(profile: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         // SNS keeps these; the other clients get keywarden_aws::retry's policy.
-        .retry_config(keywarden_aws::retry::retry_config())
-        .load()
-        .await;
+        .retry_config(keywarden_aws::retry::retry_config());
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    loader.load().await
+}
+
+/// Builds the production ports from a validated configuration and the SDK's environment.
+pub async fn wire(config: Config, sdk: &aws_config::SdkConfig) -> Function {
+    let sdk = sdk.clone();
     let counter = ApiCallCounter::new();
     let notifier = config.topic_arn.as_ref().map(|topic| {
         let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();

@@ -6,6 +6,8 @@
 //! across an organization), and a check that could not run shown as such, never as a pass.
 
 pub mod asff;
+pub mod document;
+pub mod html;
 pub mod ocsf;
 
 use crate::checks::Finding;

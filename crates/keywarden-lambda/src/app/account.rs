@@ -16,7 +16,7 @@ use keywarden_core::rotation::{self, SecretState, Step};
 use keywarden_core::{Config, Inventory, ReadFailure, Report, RotationMode};
 use tracing::{info, warn};
 
-use super::{calls_since, Remaining};
+use super::{calls_since, Remaining, PROGRESS};
 use crate::error::HandlerError;
 use crate::event::Request;
 
@@ -60,8 +60,10 @@ impl<D: Directory, R: Rotator, S: ReportStore, K: FindingSink> Pipeline<'_, D, R
         remaining: Remaining<'_>,
         baseline: BTreeMap<String, u64>,
     ) -> Result<Report, HandlerError> {
+        info!(target: PROGRESS, "reading the IAM inventory (credential report, authorization details)");
         let inventory = self.directory.collect().await;
         let scope = scope(&inventory, plan.request)?;
+        info!(target: PROGRESS, "evaluating");
 
         let mut evaluation = evaluate(&inventory, &self.config.audit, &scope, plan.now);
         let mut errors = inventory.failures();
@@ -199,12 +201,18 @@ impl<D: Directory, R: Rotator, S: ReportStore, K: FindingSink> Pipeline<'_, D, R
             }
         };
         let margin = Duration::from_secs(self.config.deadline_margin_secs);
+        let total = candidates.len();
+        let mut done = 0usize;
         let outcomes: Vec<UserOutcome> = stream::iter(candidates)
             .map(|user| {
                 let listed = listed.as_ref().map(|l| l.get(&user).cloned().unwrap_or_default());
                 self.rotate_user(inventory, user, listed, mode, plan.now, remaining, margin)
             })
             .buffered(self.config.rotation_concurrency.max(1))
+            .inspect(|_| {
+                done += 1;
+                info!(target: PROGRESS, done, total, "rotating");
+            })
             .collect()
             .await;
         let mut actions = Vec::new();

@@ -25,6 +25,11 @@ pub use organization::OrgApp;
 use crate::error::HandlerError;
 use crate::event::{self, Request, RunAction, Trigger};
 
+/// The target of the events that say how far a run is: a terminal's progress bar follows
+/// them (`done` and `total` when the work is countable), the Lambda's logs show them as any
+/// other event.
+pub const PROGRESS: &str = "keywarden::progress";
+
 /// How much of the invocation is left, asked before each user's rotation step; `None` when
 /// no deadline is known. A function rather than a number so the loop sees time pass.
 pub type Remaining<'a> = &'a (dyn Fn() -> Option<Duration> + Sync);

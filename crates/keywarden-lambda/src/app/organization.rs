@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use super::{
     calls_since, notify_decision, publish_rotation_events, rotation_mode, Pipeline, Remaining, RunPlan,
+    PROGRESS,
 };
 use crate::error::HandlerError;
 use crate::event::{self, Event, FanOut, Request, RunAction, Trigger};
@@ -162,9 +163,15 @@ where
             }
         };
         let plan = RunPlan { request, run_id, rotation_mode: mode, now, warnings: Vec::new() };
+        let total = accounts.len();
+        let mut done = 0usize;
         let entries: Vec<AccountEntry> = stream::iter(accounts)
             .map(|account| self.account(account, &plan, remaining))
             .buffer_unordered(org.account_concurrency.max(1))
+            .inspect(|_| {
+                done += 1;
+                info!(target: PROGRESS, done, total, "accounts");
+            })
             .collect()
             .await;
         let info = OrgRunInfo {
