@@ -9,6 +9,7 @@
 //! cargo-lambda, libfaketime) make a test fail with the command that installs them: an
 //! end-to-end suite that silently skips is a suite that silently passes.
 
+pub mod cli;
 pub mod inspect;
 pub mod invariants;
 pub mod lambda;

@@ -138,13 +138,17 @@ pub enum Intercept {
     /// without relaying any of it: the call took effect and the caller was not told. This is
     /// the fault a rotation must survive: a key created whose secret nobody received.
     DropResponse,
+    /// Forward, and replace `from` by `to` in moto's answer: an account state AWS can be in
+    /// and moto cannot represent (a root user with MFA: moto's `GetAccountSummary` always
+    /// says `AccountMFAEnabled` 0). Not a fault; the log shows it as forwarded.
+    Rewrite { from: &'static str, to: &'static str },
 }
 
 impl Intercept {
     /// The fault this is, for the log; `None` for [`Intercept::Forward`].
     pub fn kind(&self) -> Option<FaultKind> {
         Some(match self {
-            Intercept::Forward => return None,
+            Intercept::Forward | Intercept::Rewrite { .. } => return None,
             Intercept::RaceWithCopy => FaultKind::RaceWithCopy,
             Intercept::ServiceError { .. } | Intercept::Refuse { .. } => FaultKind::ServiceError,
             Intercept::Throttle => FaultKind::Throttle,
@@ -159,6 +163,7 @@ impl Intercept {
     fn describe(&self, op: &str) -> String {
         match self {
             Intercept::Forward => op.to_string(),
+            Intercept::Rewrite { .. } => format!("{op} (answer rewritten)"),
             Intercept::RaceWithCopy => format!("{op} (raced by a copy)"),
             Intercept::ServiceError { code, .. } | Intercept::Refuse { code, .. } => {
                 format!("{op} refused ({code})")
@@ -503,6 +508,7 @@ fn serve(mut client: TcpStream, upstream: u16, rule: &Rule, log: &Log) {
     };
     let answer = match intercept {
         Intercept::Forward => forward_logged(),
+        Intercept::Rewrite { from, to } => forward_logged().map(|answer| rewrite(&answer, from, to)),
         Intercept::RaceWithCopy => forward_logged().and_then(|_| forward_logged()),
         Intercept::Delay(delay) => {
             std::thread::sleep(delay);
@@ -594,6 +600,24 @@ fn forward(request: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
     let mut answer = Vec::new();
     moto.read_to_end(&mut answer)?;
     Ok(answer)
+}
+
+/// The answer with `from` replaced by `to` in its body and `Content-Length` set to match.
+fn rewrite(answer: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return answer.to_vec();
+    };
+    let body = String::from_utf8_lossy(&answer[end + 4..]).replace(from, to);
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let mut lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("Content-Length: {}", body.len()));
+    let mut out = (lines.join("\r\n") + "\r\n\r\n").into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
 }
 
 /// The answer with its `Connection` header replaced by `Connection: close`, so the client
