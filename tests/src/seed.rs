@@ -82,6 +82,16 @@ pub async fn sdk_config(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig
         .await
 }
 
+/// An S3 bucket in the moto at `endpoint` (path-style, as moto serves it), for
+/// `REPORT_BUCKET`.
+pub async fn create_bucket(endpoint: &str, name: &str) {
+    let config = sdk_config(endpoint, "testing", "testing").await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+    );
+    s3.create_bucket().bucket(name).send().await.unwrap_or_else(|e| panic!("CreateBucket {name}: {e}"));
+}
+
 impl Aws {
     /// Clients for the moto at `endpoint`, signed with the harness's admin credentials.
     pub async fn connect(endpoint: &str) -> Self {

@@ -38,14 +38,6 @@ async fn organization() -> Org {
     Org { moto, members }
 }
 
-async fn bucket(moto: &Moto, name: &str) {
-    let config = keywarden_e2e::seed::sdk_config(&moto.endpoint(), "testing", "testing").await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
-    );
-    s3.create_bucket().bucket(name).send().await.unwrap_or_else(|e| panic!("CreateBucket {name}: {e}"));
-}
-
 /// A proxy in front of moto that refuses AssumeRole into `denied` as STS does when the
 /// role's trust does not admit the caller.
 fn proxy(moto: &Moto, denied: &str) -> Proxy {
@@ -158,7 +150,7 @@ async fn each_member_is_audited_in_its_own_account_and_a_denied_one_is_reported_
     let denied = org.members[1].0.clone();
     let proxy = proxy(&org.moto, &denied);
     for b in ["kw-one", "kw-eight", "kw-fanout"] {
-        bucket(&org.moto, b).await;
+        keywarden_e2e::seed::create_bucket(&org.moto.endpoint(), b).await;
     }
 
     let one =

@@ -16,14 +16,6 @@ async fn findings(moto: &Moto) -> BTreeMap<String, AwsSecurityFinding> {
     out.findings().iter().map(|f| (f.id().unwrap_or_default().to_string(), f.clone())).collect()
 }
 
-async fn bucket(moto: &Moto, name: &str) {
-    let config = keywarden_e2e::seed::sdk_config(&moto.endpoint(), "testing", "testing").await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
-    );
-    s3.create_bucket().bucket(name).send().await.unwrap_or_else(|e| panic!("CreateBucket {name}: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn findings_are_imported_and_a_resolved_one_is_archived_by_the_next_run() {
     let moto = Moto::start();
@@ -31,7 +23,7 @@ async fn findings_are_imported_and_a_resolved_one_is_archived_by_the_next_run() 
     aws.create_user("dev").await;
     aws.create_login_profile("dev").await;
     aws.create_group("Team").await;
-    bucket(&moto, "kw-hub").await;
+    keywarden_e2e::seed::create_bucket(&moto.endpoint(), "kw-hub").await;
     let mut env = scenario::scenario_env(&moto);
     env.insert("SECURITY_HUB".into(), "true".into());
     env.insert("REPORT_BUCKET".into(), "kw-hub".into());

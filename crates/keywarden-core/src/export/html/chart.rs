@@ -77,12 +77,14 @@ pub fn svg(points: &[TrendPoint]) -> Markup {
         (Some(f), Some(l)) => (f.at, l.at),
         _ => return html! { p.empty { "No archived runs to chart." } },
     };
-    let span = (last - first).num_seconds().max(0) as f64;
+    let span = (last - first).num_milliseconds().max(0) as f64;
+    // Runs minutes apart (an engineer trying it) need the seconds to tell them apart.
+    let label = if span < 3_600_000.0 { "%Y-%m-%d %H:%M:%S" } else { "%Y-%m-%d %H:%M" };
     let x = |at: DateTime<Utc>| {
         if span == 0.0 {
             LEFT + (WIDTH - LEFT - RIGHT) / 2.0
         } else {
-            LEFT + (at - first).num_seconds() as f64 / span * (WIDTH - LEFT - RIGHT)
+            LEFT + (at - first).num_milliseconds() as f64 / span * (WIDTH - LEFT - RIGHT)
         }
     };
     let y = |n: usize| TOP + (1.0 - n as f64 / max as f64) * (HEIGHT - TOP - BOTTOM);
@@ -94,9 +96,9 @@ pub fn svg(points: &[TrendPoint]) -> Markup {
             line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(base) stroke="#9ca3af" {}
             text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" { (max) }
             text x=(LEFT - 6.0) y=(base) text-anchor="end" { "0" }
-            text x=(LEFT) y=(HEIGHT - 10.0) { (first.format("%Y-%m-%d %H:%M")) }
+            text x=(LEFT) y=(HEIGHT - 10.0) { (first.format(label)) }
             @if span > 0.0 {
-                text x=(WIDTH - RIGHT) y=(HEIGHT - 10.0) text-anchor="end" { (last.format("%Y-%m-%d %H:%M")) }
+                text x=(WIDTH - RIGHT) y=(HEIGHT - 10.0) text-anchor="end" { (last.format(label)) }
             }
             @for severity in Severity::ALL {
                 @let coords: Vec<(f64, f64)> = points.iter()
@@ -109,7 +111,7 @@ pub fn svg(points: &[TrendPoint]) -> Markup {
                     @for (point, (cx, cy)) in points.iter().zip(&coords) {
                         circle.point cx=(format!("{cx:.1}")) cy=(format!("{cy:.1}")) r="3.5" fill=(colour(severity)) {
                             title {
-                                (point.at.format("%Y-%m-%d %H:%M UTC")) ": "
+                                (point.at.format("%Y-%m-%d %H:%M:%S UTC")) ": "
                                 (point.open.get(&severity).copied().unwrap_or(0)) " " (severity.as_str())
                             }
                         }
