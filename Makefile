@@ -48,7 +48,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Where Debian's libfaketime package puts the library (any architecture).
 FAKETIME_LIBS := $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1) $(KEYWARDEN_LIBFAKETIME)
 
-.PHONY: help venv check-faketime nextest build lint test test-infra synth deploy destroy demo bench fuzz clean
+.PHONY: help venv check-faketime check-chromium nextest build lint test test-infra synth deploy destroy demo bench fuzz clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -77,6 +77,14 @@ check-faketime:
 	  exit 1; \
 	fi
 
+# The browser test renders the HTML report in Debian's Chromium (never a downloaded build).
+check-chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium is missing (the browser test renders the HTML report with it)."; \
+	  echo "Install it with:  sudo apt-get install -y chromium"; \
+	  exit 1; \
+	fi
+
 nextest:
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
@@ -91,7 +99,7 @@ lint:
 # The function binaries are built first, exactly as `cargo lambda watch` runs them (the
 # crash tests' keywarden-crashable with its test-only feature), so the end-to-end tests'
 # watches start them at once; nextest then builds the test binaries once.
-test: venv check-faketime nextest test-infra
+test: venv check-faketime check-chromium nextest test-infra
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden
 	$(CARGO) build $(CARGO_FLAGS) --manifest-path Cargo.toml --bin keywarden-crashable --features keywarden-lambda/crash-points
 	$(CARGO) nextest run --workspace $(CARGO_FLAGS) --profile $(NEXTEST_PROFILE)

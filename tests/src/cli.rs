@@ -7,20 +7,19 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `keywarden` binary beside this test binary (`target/debug/keywarden`): `make test`
-/// builds it before the tests.
+/// The `keywarden` binary of this build (`target/debug/keywarden`), beside the running test
+/// (`target/debug/deps/<test>`) or tool (`target/debug/demo`): `make test` and `make demo`
+/// build it first.
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/debug/deps/<test> → target/debug/keywarden
-    let dir =
-        exe.parent().and_then(|deps| deps.parent()).expect("the test binary lives in target/<profile>/deps");
-    let bin = dir.join("keywarden");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build --bin keywarden` (make test does)",
-        bin.display()
-    );
-    bin
+    let exe = std::env::current_exe().expect("the running binary's path");
+    let dir = exe.parent().expect("the running binary has a directory");
+    let candidates = [dir.join("keywarden"), dir.parent().map(|d| d.join("keywarden")).unwrap_or_default()];
+    candidates.into_iter().find(|bin| bin.is_file()).unwrap_or_else(|| {
+        panic!(
+            "no keywarden binary beside {}: build it with `cargo build --bin keywarden` (make test does)",
+            exe.display()
+        )
+    })
 }
 
 /// The build's `target/` directory, for what tests leave to look at (screenshots).

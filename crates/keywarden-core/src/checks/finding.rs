@@ -51,6 +51,22 @@ pub struct SubjectUnknown {
 }
 
 impl Finding {
+    /// What the finding is about beyond its user, for a table: the key (by id, or by slot
+    /// and creation day when only the credential report saw it), or the resource of a
+    /// finding that is not about one user's credentials. A user's own ARN is left out: it
+    /// would only repeat the user's name.
+    pub fn key_or_resource(&self) -> String {
+        match (&self.access_key_id, self.key_slot) {
+            (Some(id), _) => id.clone(),
+            (None, Some(slot)) => match self.key_created {
+                Some(created) => format!("key {slot} (created {})", created.format("%Y-%m-%d")),
+                None => format!("key {slot}"),
+            },
+            (None, None) if self.user.is_some() && self.resource.contains(":user/") => String::new(),
+            (None, None) => self.resource.clone(),
+        }
+    }
+
     /// A stable identity across runs, so a digest can say what is new and what was resolved.
     /// A key is named by its user and its creation time, which the credential report gives
     /// without any per-user call: the id neither depends on whether a live read attached the

@@ -58,6 +58,10 @@ fn new_table(style: Style) -> Table {
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if !style.terminal {
         t.force_no_tty();
+        // Piped: as wide as the content, unless the caller says how wide its log is.
+        if let Some(width) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok()) {
+            t.set_width(width);
+        }
     }
     t
 }
@@ -146,13 +150,13 @@ fn account_section(account: &AccountView<'_>, r: &Report, many: bool, style: Sty
     let open: Vec<_> = r.findings.iter().filter(|f| !f.exempted).collect();
     if !open.is_empty() {
         let mut t = new_table(style);
-        t.set_header(["Severity", "Check", "User", "Key / resource", "Finding"]);
+        t.set_header(["Severity", "Check", "User", "Key or resource", "Finding"]);
         for f in &open {
             t.add_row(vec![
                 severity_cell(f.severity, style),
                 Cell::new(f.check.as_str()),
                 Cell::new(f.user.as_deref().unwrap_or("")),
-                Cell::new(f.access_key_id.as_deref().unwrap_or(&f.resource)),
+                Cell::new(f.key_or_resource()),
                 Cell::new(&f.message),
             ]);
         }

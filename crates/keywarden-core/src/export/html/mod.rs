@@ -194,7 +194,7 @@ fn findings_table(reports: &[(&AccountView<'_>, &Report)], many: bool) -> Markup
                 p.warning { (omitted) " least severe finding(s) were left out of the archived report by its size cap." }
             }
             table #findings {
-                thead { tr { th { "Severity" } th { "Check" } th { "User" } th { "Resource" } th { "Finding" } @if many { th { "Account" } } } }
+                thead { tr { th { "Severity" } th { "Check" } th { "User" } th { "Key or resource" } th { "Finding" } @if many { th { "Account" } } } }
                 tbody {
                     @for (account, f) in &rows {
                         tr data-severity=(f.severity.as_str()) data-check=(f.check.as_str())
@@ -203,7 +203,7 @@ fn findings_table(reports: &[(&AccountView<'_>, &Report)], many: bool) -> Markup
                             td { (badge(f.severity)) }
                             td { code { (f.check.as_str()) } }
                             td { (f.user.as_deref().unwrap_or("")) }
-                            td { code { (f.access_key_id.as_deref().unwrap_or(&f.resource)) } }
+                            td { code { (f.key_or_resource()) } }
                             td {
                                 (f.message)
                                 @if let Some(why) = &f.exemption { br; span.meta { "exempted: " (why) } }
