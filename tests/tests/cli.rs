@@ -219,3 +219,74 @@ async fn rotate_without_enforce_writes_nothing_and_bad_input_changes_nothing() {
     assert!(unknown.stderr.contains("no-such-user"), "{}", unknown.output());
     assert_eq!(aws.snapshot().await, before, "IAM changed");
 }
+
+/// Runs `keywarden ARGS` on a pseudo-terminal (util-linux's `script`), 120 columns wide, and
+/// returns everything the terminal showed (stdout and stderr both).
+fn on_a_terminal(env: &std::collections::BTreeMap<String, String>, args: &str) -> String {
+    let bin = cli::binary();
+    let command = format!("stty cols 120; {} {args}", bin.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .envs(env)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux's `script` runs keywarden on a pseudo-terminal");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// SGR sequences that set a colour (`ESC[31m`, `ESC[38;5;9m`, …), not cursor movement.
+fn colours(text: &str) -> usize {
+    text.match_indices("\u{1b}[")
+        .filter(|(i, _)| {
+            let rest = &text[i + 2..];
+            let code: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == ';').collect();
+            rest[code.len()..].starts_with('m') && code.split(';').any(|p| p.starts_with('3') && p.len() == 2)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_there_is_colour_and_progress_and_no_colour_with_no_color() {
+    let moto = Moto::start();
+    let aws = Aws::connect(&moto.endpoint()).await;
+    scenario::violations(&moto, &aws).await;
+    let env = cli::quiet(scenario::scenario_env(&moto));
+    let shown = on_a_terminal(&env, "audit");
+    assert!(colours(&shown) > 0, "severities are coloured on a terminal:\n{shown}");
+    assert!(shown.contains("reading the IAM inventory"), "the progress bar shows the stage:\n{shown}");
+    assert!(shown.contains("root_mfa_disabled"), "{shown}");
+    // The table fits the terminal's 120 columns.
+    let widest =
+        shown.lines().filter(|l| l.contains('│')).map(|l| strip(l).chars().count()).max().unwrap_or(0);
+    assert!(widest > 0 && widest <= 120, "table rows are at most 120 wide, widest {widest}:\n{shown}");
+
+    let mut no_color = env.clone();
+    no_color.insert("NO_COLOR".into(), "1".into());
+    let plain = on_a_terminal(&no_color, "audit");
+    assert!(plain.contains("root_mfa_disabled"), "{plain}");
+    assert_eq!(colours(&plain), 0, "NO_COLOR: no colour, even on a terminal:\n{plain}");
+}
+
+/// The text without terminal escapes, for measuring.
+fn strip(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else if c != '\r' {
+            out.push(c);
+        }
+    }
+    out
+}
