@@ -427,6 +427,11 @@ fn archive_key(report: &Value) -> String {
     format!("{ACCOUNT}/{}/{run_id}.json", at.format("%Y/%m/%d"))
 }
 
+/// Where the run's HTML page goes: beside its report.
+fn page_key(report: &Value) -> String {
+    archive_key(report).replace(".json", ".html")
+}
+
 impl Rig {
     async fn object_keys(&self) -> BTreeSet<String> {
         let out = sdk("ListObjectsV2", self.s3.list_objects_v2().bucket(BUCKET).send()).await;
@@ -437,6 +442,14 @@ impl Rig {
         let out = sdk(format!("GetObject {key}"), self.s3.get_object().bucket(BUCKET).key(key).send()).await;
         let bytes = out.body.collect().await.unwrap_or_else(|e| panic!("read s3://{BUCKET}/{key}: {e}"));
         String::from_utf8(bytes.into_bytes().to_vec()).unwrap_or_else(|e| panic!("s3://{BUCKET}/{key}: {e}"))
+    }
+
+    /// An archived page and the content type S3 serves it with.
+    async fn page(&self, key: &str) -> (String, Option<String>) {
+        let out = sdk(format!("GetObject {key}"), self.s3.get_object().bucket(BUCKET).key(key).send()).await;
+        let content_type = out.content_type.clone();
+        let bytes = out.body.collect().await.unwrap_or_else(|e| panic!("read s3://{BUCKET}/{key}: {e}"));
+        (String::from_utf8_lossy(&bytes.into_bytes()).into_owned(), content_type)
     }
 
     async fn object_json(&self, key: &str) -> Value {
@@ -607,10 +620,29 @@ async fn archive_tells_new_and_resolved_between_runs() {
     let since1 = email1.lines().find(|l| l.starts_with("Since the last run")).unwrap_or_default();
     eprintln!("run 1, the first archived run, says: {since1}");
     let latest = format!("{ACCOUNT}/latest.json");
+    let page1 = page_key(&run1);
+    assert_eq!(run1["page"], format!("s3://{BUCKET}/{page1}"), "the page of run 1");
     assert_eq!(
         rig.object_keys().await,
-        BTreeSet::from([key1.clone(), latest.clone()]),
+        BTreeSet::from([key1.clone(), page1.clone(), latest.clone()]),
         "objects after run 1"
+    );
+    let (html1, content_type) = rig.page(&page1).await;
+    assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"), "served as a page");
+    assert!(html1.contains(&format!("keywarden report: account {ACCOUNT}")), "the page names the account");
+    assert!(html1.contains("default-src 'none'"), "the archived page fetches nothing either");
+    assert_eq!(
+        html1.matches("<tr data-severity=").count(),
+        findings(&run1).len(),
+        "a row per finding on the page of run 1"
+    );
+    assert!(
+        email1.contains(&format!("Report page: s3://{BUCKET}/{page1}")),
+        "email names the page:\n{email1}"
+    );
+    assert!(
+        email1.contains(&format!("https://s3.console.aws.amazon.com/s3/object/{BUCKET}?prefix={page1}")),
+        "email links the page in the S3 console:\n{email1}"
     );
     let archived1 = rig.object_json(&key1).await;
     assert_eq!(archived1["run_id"], run1["run_id"]);
@@ -651,11 +683,17 @@ async fn archive_tells_new_and_resolved_between_runs() {
         "run 2 reports the newcomer"
     );
 
+    let page2 = page_key(&run2);
     assert_eq!(
         rig.object_keys().await,
-        BTreeSet::from([key1.clone(), key2.clone(), latest.clone()]),
-        "both reports stay archived"
+        BTreeSet::from([key1.clone(), page1.clone(), key2.clone(), page2.clone(), latest.clone()]),
+        "both reports and their pages stay archived"
     );
+    // Run 2's page draws the trend from run 1 (already read for the changes) and run 2: a dot
+    // per run and severity; run 1's page had one run to draw.
+    let (html2, _) = rig.page(&page2).await;
+    let dots = |html: &str| html.matches("<circle class=\"point\"").count();
+    assert_eq!((dots(&html1), dots(&html2)), (5, 10), "trend dots of the pages of run 1 and run 2");
     assert_eq!(rig.object_json(&latest).await["key"], key2.as_str(), "latest.json points to run 2");
     let archived2 = rig.object_json(&key2).await;
     assert_eq!(archived2["run_id"], run2["run_id"]);

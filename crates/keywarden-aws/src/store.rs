@@ -1,7 +1,8 @@
 //! The evidence archive: every run's full report in S3, and the previous one read back so the
 //! digest can say what is new and what was resolved.
 //!
-//! Reports live at `<account>/<yyyy>/<mm>/<dd>/<run_id>.json`; `<account>/latest.json` names
+//! Reports live at `<account>/<yyyy>/<mm>/<dd>/<run_id>.json`, each with its HTML page
+//! beside it (`<run_id>.html`, for people); `<account>/latest.json` names
 //! the newest, because run ids are not ordered and listing a growing prefix every run would
 //! cost more calls as the archive grows.
 //!
@@ -45,6 +46,12 @@ impl S3ReportStore {
             report.run.generated_at.format("%Y/%m/%d"),
             report.run.run_id
         )
+    }
+
+    /// Where a run's HTML page goes: beside its report, same name, `.html`.
+    pub fn page_key_for(report: &Report) -> String {
+        let json = Self::key_for(report);
+        format!("{}.html", json.strip_suffix(".json").unwrap_or(&json))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
@@ -96,11 +103,15 @@ impl S3ReportStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.put_typed(key, body, "application/json").await
+    }
+
+    async fn put_typed(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
         self.s3
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type("application/json")
+            .content_type(content_type)
             .body(ByteStream::from(body))
             .send()
             .await
@@ -131,6 +142,12 @@ impl ReportStore for S3ReportStore {
         let pointer = serde_json::to_vec(&Latest { key: key.clone() })
             .map_err(|e| ReadFailure::new("s3:PutObject", None, e.to_string()))?;
         self.put(&format!("{}/latest.json", report.run.account_id), pointer).await?;
+        Ok(format!("s3://{}/{key}", self.bucket))
+    }
+
+    async fn save_page(&self, report: &Report, page: &str) -> Result<String, ReadFailure> {
+        let key = Self::page_key_for(report);
+        self.put_typed(&key, page.as_bytes().to_vec(), "text/html; charset=utf-8").await?;
         Ok(format!("s3://{}/{key}", self.bucket))
     }
 }

@@ -41,6 +41,8 @@ pub enum Operation {
     Previous,
     /// [`ReportStore::save`].
     Save,
+    /// [`ReportStore::save_page`].
+    SavePage,
     /// [`Notifier::publish`].
     Publish,
     /// [`Notifier::publish_rotation`].
@@ -49,7 +51,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::Collect,
         Operation::LiveDetails,
         Operation::Secrets,
@@ -57,6 +59,7 @@ impl Operation {
         Operation::Execute,
         Operation::Previous,
         Operation::Save,
+        Operation::SavePage,
         Operation::Publish,
         Operation::PublishRotation,
     ];
@@ -353,6 +356,13 @@ impl<S: ReportStore + Sync> ReportStore for FailingStore<S> {
     async fn save(&self, report: &Report) -> Result<String, ReadFailure> {
         match self.failures.call(Operation::Save) {
             Verdict::Pass => self.inner.save(report).await,
+            Verdict::Fail { failure, .. } => Err(failure),
+        }
+    }
+
+    async fn save_page(&self, report: &Report, page: &str) -> Result<String, ReadFailure> {
+        match self.failures.call(Operation::SavePage) {
+            Verdict::Pass => self.inner.save_page(report, page).await,
             Verdict::Fail { failure, .. } => Err(failure),
         }
     }

@@ -341,6 +341,7 @@ impl Organization for MockOrganization {
 #[derive(Debug, Default)]
 pub struct MockStore {
     reports: Mutex<Vec<Report>>,
+    pages: Mutex<Vec<(String, String)>>,
     listings: Mutex<BTreeMap<String, Listing>>,
     entries: Mutex<BTreeMap<(String, String), AccountEntry>>,
     organizations: Mutex<Vec<OrgReport>>,
@@ -350,6 +351,11 @@ impl MockStore {
     /// Every report saved, oldest first; [`ReportStore::previous`] answers with the account's newest.
     pub fn saved(&self) -> Vec<Report> {
         self.reports.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Every HTML page saved, oldest first, as `(run id, page)`.
+    pub fn saved_pages(&self) -> Vec<(String, String)> {
+        self.pages.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }
 
@@ -363,6 +369,13 @@ impl ReportStore for MockStore {
             self.reports.lock().map_err(|e| ReadFailure::new("mock:Save", None, e.to_string()))?;
         reports.push(report.clone());
         Ok(format!("mock://{}/{}.json", report.run.account_id, report.run.run_id))
+    }
+
+    async fn save_page(&self, report: &Report, page: &str) -> Result<String, ReadFailure> {
+        let mut pages =
+            self.pages.lock().map_err(|e| ReadFailure::new("mock:SavePage", None, e.to_string()))?;
+        pages.push((report.run.run_id.clone(), page.to_string()));
+        Ok(format!("mock://{}/{}.html", report.run.account_id, report.run.run_id))
     }
 }
 

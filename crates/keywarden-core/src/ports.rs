@@ -276,6 +276,14 @@ pub trait ReportStore {
 
     /// Archives the report; returns where it went (`s3://bucket/key`).
     fn save(&self, report: &Report) -> impl Future<Output = Result<String, ReadFailure>> + Send;
+
+    /// Archives the run's HTML page beside its report, so the digest can point a reader
+    /// at something to look at rather than JSON; returns where it went.
+    fn save_page(
+        &self,
+        report: &Report,
+        page: &str,
+    ) -> impl Future<Output = Result<String, ReadFailure>> + Send;
 }
 
 /// What one import into Security Hub did.

@@ -48,6 +48,10 @@ pub struct Report {
     /// Where the full report was archived (`s3://bucket/key`), when it was.
     #[serde(default)]
     pub archive: Option<String>,
+    /// Where the run's HTML page was archived, beside the report (`None` when it was not).
+    /// Not in the archived JSON itself: the page is written after it, from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
 }
 
 /// What changed since the previous archived run.
@@ -436,6 +440,7 @@ impl Report {
             actions: Vec::new(),
             changes: None,
             archive: None,
+            page: None,
         }
     }
 

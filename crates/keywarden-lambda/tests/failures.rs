@@ -188,6 +188,10 @@ fn saved(app: &Failing) -> Vec<Report> {
     app.store.as_ref().expect("store").inner().saved()
 }
 
+fn pages(app: &Failing) -> Vec<(String, String)> {
+    app.store.as_ref().expect("store").inner().saved_pages()
+}
+
 fn executed_users(app: &Failing) -> Vec<String> {
     app.rotator.inner().executed().into_iter().map(|(user, _)| user).collect()
 }
@@ -515,6 +519,45 @@ async fn a_failed_archive_is_an_error_and_the_digest_still_goes_out() {
     assert_eq!(digests.len(), 1, "the digest is published though the archive failed");
     assert_eq!(digests[0].errors, vec![failure], "and says the archive failed");
     assert_eq!(digests[0].archive, None);
+    assert!(pages(&app).is_empty(), "no page of a report that is not archived");
+    assert_eq!(digests[0].page, None);
+}
+
+#[tokio::test]
+async fn every_archived_run_has_its_page_and_the_second_draws_the_first() {
+    let app = audit_app(&Failures::new(), BOTH);
+    let first = invoke(&app, audit_and_notify()).await.expect("first run");
+    // The next day's run, so the trend has two points in time.
+    let tomorrow = now() + chrono::Duration::days(1);
+    let raw = app.handle(audit_and_notify(), "req-2", tomorrow, &|| None).await.expect("second run");
+    let second: Report = serde_json::from_str(raw.get()).expect("the response is a report");
+    let pages = pages(&app);
+    assert_eq!(
+        pages.iter().map(|(run, _)| run.as_str()).collect::<Vec<_>>(),
+        vec![first.run.run_id.as_str(), second.run.run_id.as_str()],
+        "one page per archived run"
+    );
+    assert!(first.page.is_some() && second.page.is_some());
+    let dots = |page: &str| page.matches("<circle class=\"point\"").count();
+    assert_eq!((dots(&pages[0].1), dots(&pages[1].1)), (5, 10), "the second page's trend has both runs");
+    assert_eq!(published(&app)[1].page, second.page, "the digest names the page");
+}
+
+#[tokio::test]
+async fn a_failed_page_is_an_error_and_the_report_stays_archived() {
+    let failure = denied("s3:PutObject");
+    let plan = Failures::new().fail(Operation::SavePage, 1, failure.clone());
+    let app = audit_app(&plan, BOTH);
+    let report = invoke(&app, audit_and_notify()).await.expect("report");
+
+    assert_eq!(report.errors, vec![failure.clone()], "the missing page is said, not hidden");
+    assert!(report.archive.is_some(), "the report itself is archived");
+    assert_eq!(report.page, None);
+    assert_eq!(saved(&app).len(), 1);
+    assert!(pages(&app).is_empty());
+    let digests = published(&app);
+    assert_eq!(digests.len(), 1, "the digest goes out");
+    assert_eq!((digests[0].errors.clone(), digests[0].page.clone()), (vec![failure], None));
 }
 
 // ---- the topic ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use keywarden_core::report::{ActionStatus, Finding};
 use keywarden_core::{CheckId, Report, Severity};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// SNS rejects subjects longer than this.
 pub const MAX_SUBJECT_CHARS: usize = 100;
@@ -221,7 +222,29 @@ pub fn email_text(report: &Report) -> String {
             let _ = writeln!(out, "Full report: the invocation's response (no archive configured).");
         }
     }
+    if let Some(page) = report.page.as_deref() {
+        let _ = writeln!(out, "Report page: {page}");
+        if let Some(link) = console_link(page) {
+            let _ = writeln!(out, "  open it from the S3 console: {link}");
+        }
+    }
     out
+}
+
+/// The S3 console's page for an archived object, from which a reader with access opens it
+/// (the console signs the download); `None` for anything but an `s3://bucket/key` URI.
+pub fn console_link(uri: &str) -> Option<String> {
+    /// Everything but what S3 keys written by keywarden are made of is escaped.
+    const KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.');
+    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "https://s3.console.aws.amazon.com/s3/object/{}?prefix={}",
+        utf8_percent_encode(bucket, KEY),
+        utf8_percent_encode(key, KEY)
+    ))
 }
 
 /// The SNS message with `MessageStructure=json`: `email` text and a `default` JSON summary,

@@ -182,6 +182,7 @@ fn account_json(entry: &AccountEntry) -> serde_json::Value {
         v["errors"] = json!(r.errors.len());
         v["unknown_checks"] = json!(r.unknown_checks());
         v["archive"] = json!(r.archive);
+        v["page"] = json!(r.page);
     }
     if let Some(why) = why(entry) {
         v["reason"] = json!(why);

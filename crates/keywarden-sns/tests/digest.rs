@@ -112,6 +112,9 @@ fn fixed_report() -> Report {
     report.archive = Some(
         "s3://keywarden-reports/123456789012/2026/11/23/7f3c2a10-5d2e-4c1b-9a61-3e8f0b6d2c44.json".into(),
     );
+    report.page = Some(
+        "s3://keywarden-reports/123456789012/2026/11/23/7f3c2a10-5d2e-4c1b-9a61-3e8f0b6d2c44.html".into(),
+    );
     report
 }
 

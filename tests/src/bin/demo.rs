@@ -57,6 +57,9 @@ async fn main() {
         summary["api_calls_total"],
         report["archive"].as_str().unwrap_or("(not archived)"),
     );
+    if let Some(page) = report["page"].as_str() {
+        println!("  and its page beside it, {page} (the digest links it)");
+    }
     drop(watch);
     let out_dir = workspace_root().join("out");
     std::fs::create_dir_all(&out_dir).expect("create out/");

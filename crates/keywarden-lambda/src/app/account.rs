@@ -10,6 +10,8 @@ use futures::stream::{self, StreamExt};
 use keywarden_core::checks::{
     apply_live, evaluate, rotation_exemption, Evaluation, RotationCoverage, RotationFinding, UserScope,
 };
+use keywarden_core::export::document::Document;
+use keywarden_core::export::html;
 use keywarden_core::ports::{Directory, FindingSink, ReportStore, Rotator};
 use keywarden_core::report::{ActionStatus, Changes, RotationAction, RunInfo};
 use keywarden_core::rotation::{self, SecretState, Step};
@@ -145,18 +147,39 @@ impl<D: Directory, R: Rotator, S: ReportStore, K: FindingSink> Pipeline<'_, D, R
         let (Some(store), None, Ok(account)) = (&self.store, &request.users, &inventory.account_id) else {
             return;
         };
-        match store.previous(account).await {
-            Ok(Some(previous)) => report.changes = Some(Changes::between(&previous, report)),
-            Ok(None) => info!("no previous report archived; every finding counts as new next time"),
+        let previous = match store.previous(account).await {
+            Ok(Some(previous)) => {
+                report.changes = Some(Changes::between(&previous, report));
+                Some(previous)
+            }
+            Ok(None) => {
+                info!("no previous report archived; every finding counts as new next time");
+                None
+            }
             Err(e) => {
                 warn!(error = %e, "could not read the previous report");
                 report.errors.push(e);
+                None
             }
-        }
+        };
         match store.save(report).await {
             Ok(uri) => report.archive = Some(uri),
             Err(e) => {
                 warn!(error = %e, "could not archive the report");
+                report.errors.push(e);
+                return;
+            }
+        }
+        // The page beside it: this run and the one before (already read, so the trend costs
+        // no extra call); `keywarden report --html` draws the longer history on demand.
+        let mut documents: Vec<Document> =
+            previous.map(|p| Document::Account(Box::new(p))).into_iter().collect();
+        documents.push(Document::Account(Box::new(report.clone())));
+        let page = html::render(&documents, report.run.generated_at);
+        match store.save_page(report, &page).await {
+            Ok(uri) => report.page = Some(uri),
+            Err(e) => {
+                warn!(error = %e, "could not archive the report's page");
                 report.errors.push(e);
             }
         }

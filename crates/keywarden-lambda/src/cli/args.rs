@@ -27,7 +27,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Audit the account's IAM users. Reads only (unless REPORT_BUCKET is set: then the report is archived there).
+    /// Audit the account's IAM users. Reads only (unless REPORT_BUCKET is set: then the report and its page are archived there).
     Audit(AuditArgs),
     /// Plan the next rotation step of these users; carry it out only with --enforce.
     Rotate(RotateArgs),

@@ -224,6 +224,12 @@ fn account_section(account: &AccountView<'_>, r: &Report, many: bool, style: Sty
             String::new()
         },
     );
+    if let Some(uri) = &r.archive {
+        out += &format!("archived: {uri}\n");
+    }
+    if let Some(uri) = &r.page {
+        out += &format!("page: {uri}\n");
+    }
     if many {
         out.push('\n');
     }
