@@ -74,7 +74,7 @@ fn normalised(mut v: Value) -> Value {
     fn walk(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for key in ["run_id", "generated_at", "archive", "api_calls", "api_calls_total"] {
+                for key in ["run_id", "generated_at", "archive", "page", "api_calls", "api_calls_total"] {
                     map.remove(key);
                 }
                 map.values_mut().for_each(walk);
@@ -188,6 +188,10 @@ async fn each_member_is_audited_in_its_own_account_and_a_denied_one_is_reported_
         assert!(
             e["report"]["archive"].as_str().is_some_and(|a| a.starts_with(&format!("s3://kw-one/{id}/"))),
             "{e}"
+        );
+        assert!(
+            e["report"]["page"].as_str().is_some_and(|a| a.starts_with(&format!("s3://kw-one/{id}/"))),
+            "each member's page beside its report: {e}"
         );
     }
     // The function's own account is read with its own credentials, not a role it lacks.
